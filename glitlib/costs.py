@@ -1,0 +1,187 @@
+"""Exact, analytic parameter and MAC counts, without building a model.
+
+Convention: MACs are the multiply-accumulates of every Linear and Conv (patch
+embedding, qkv/proj, pointwise, depthwise, FFN, head) plus the two attention
+matmuls ``Q K^T`` and ``A V``, for one image. Biases, norms, activations,
+softmax and GLU are not counted. That is exactly half of what
+``torch.utils.flop_counter.FlopCounterMode`` reports for a forward pass with
+explicit attention matmuls (it counts 2 FLOPs per MAC).
+
+``reference_formula_macs`` reproduces the formula of the released GLiT code,
+which counts the first pointwise conv of a local head at half its size (the
+GLU doubles its output channels; the formula forgets that).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .arch import Arch, BlockArch, SearchSpace
+from .paths import joint, stage1, stage2
+
+__all__ = [
+    "Cost", "LayerCost", "CostModel", "count", "layer_costs",
+    "reference_formula_macs", "space_sizes",
+]
+
+
+@dataclass(frozen=True)
+class Cost:
+    params: int
+    macs: int
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.params + other.params, self.macs + other.macs)
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One counted layer: where it is, what it is, and its cost."""
+
+    name: str
+    params: int
+    macs: int
+
+
+def _linear(name: str, n_in: int, n_out: int, tokens: int) -> LayerCost:
+    # A Linear or pointwise conv with bias, applied at every token.
+    return LayerCost(name, n_in * n_out + n_out, tokens * n_in * n_out)
+
+
+def _norm(name: str, dim: int) -> LayerCost:
+    return LayerCost(name, 2 * dim, 0)
+
+
+def block_layers(space: SearchSpace, b: BlockArch, prefix: str = "") -> list[LayerCost]:
+    """The counted layers of one block."""
+    d, n, t = space.embed_dim, space.num_heads, space.num_tokens
+    c_global = d * b.g // n
+    rows = [_norm(prefix + "norm1", d)]
+    if b.g > 0:
+        inner = b.g * b.d_k
+        rows += [
+            _linear(prefix + "gl.attn.qkv", c_global, 3 * inner, t),
+            LayerCost(prefix + "gl.attn.q@k^T", 0, t * t * inner),
+            LayerCost(prefix + "gl.attn.attn@v", 0, t * t * inner),
+            _linear(prefix + "gl.attn.proj", inner, c_global, t),
+        ]
+    if b.g < n:
+        c_local = d - c_global
+        hidden = c_local * b.e
+        rows += [
+            _linear(prefix + "gl.conv.pointwise1", c_local, 2 * hidden, t),
+            LayerCost(prefix + "gl.conv.depthwise", hidden * b.k + hidden, t * hidden * b.k),
+            _norm(prefix + "gl.conv.norm", hidden),
+            _linear(prefix + "gl.conv.pointwise2", hidden, c_local, t),
+        ]
+    rows += [
+        _norm(prefix + "norm2", d),
+        _linear(prefix + "ffn.fc1", d, d * b.d_z, t),
+        _linear(prefix + "ffn.fc2", d * b.d_z, d, t),
+    ]
+    return rows
+
+
+def stem_layers(space: SearchSpace) -> list[LayerCost]:
+    """Embedding (patch projection, class token, positions) and the classifier."""
+    d, p, c = space.embed_dim, space.patch_size, space.in_chans
+    m2 = space.grid_size**2
+    return [
+        LayerCost("embed.patch_embed.proj", c * p * p * d + d, m2 * c * p * p * d),
+        LayerCost("embed.cls_token", d, 0),
+        LayerCost("embed.pos_embed", space.num_tokens * d, 0),
+        _norm("norm", d),
+        _linear("head", d, space.num_classes, 1),
+    ]
+
+
+def layer_costs(space: SearchSpace, arch: Arch) -> list[LayerCost]:
+    """Every counted layer of the network, named as in :class:`~glitlib.GLiT`."""
+    arch.validate(space)
+    rows = stem_layers(space)[:3]
+    for i, b in enumerate(arch.blocks):
+        rows += block_layers(space, b, prefix=f"blocks.{i}.")
+    return rows + stem_layers(space)[3:]
+
+
+def _total(rows: list[LayerCost]) -> Cost:
+    return Cost(sum(r.params for r in rows), sum(r.macs for r in rows))
+
+
+class CostModel:
+    """Fast counting for one space: per-block costs are computed once, then looked up.
+
+    The evolutionary search calls this for every candidate, so it must be cheap.
+    """
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+        self.stem = _total(stem_layers(space))
+        self._blocks: dict[BlockArch, Cost] = {}
+
+    def block(self, b: BlockArch) -> Cost:
+        cost = self._blocks.get(b)
+        if cost is None:
+            cost = self._blocks[b] = _total(block_layers(self.space, b))
+        return cost
+
+    def __call__(self, arch: Arch) -> Cost:
+        params, macs = self.stem.params, self.stem.macs
+        for b in arch.blocks:
+            c = self._blocks.get(b) or self.block(b)
+            params += c.params
+            macs += c.macs
+        return Cost(params, macs)
+
+    def macs(self, arch: Arch) -> int:
+        return self(arch).macs
+
+
+def count(space: SearchSpace, arch: Arch) -> Cost:
+    """Params and MACs of ``arch`` in ``space`` (validated)."""
+    return _total(layer_costs(space, arch))
+
+
+def reference_formula_macs(space: SearchSpace, arch: Arch) -> int:
+    """The released code's formula (``count_mixit_flops``), for any space.
+
+    It equals :func:`count` minus half of every first pointwise conv of the
+    local heads.
+    """
+    arch.validate(space)
+    d, n, t = space.embed_dim, space.num_heads, space.num_tokens
+    total = space.in_chans * d * space.patch_size**2 * space.grid_size**2
+    total += d * space.num_classes
+    for b in arch.blocks:
+        dim_v, dim_c = d * b.g // n, d * (n - b.g) // n
+        if b.g > 0:
+            inner_v = b.g * b.d_k  # dim_v * e_v
+            total += 3 * dim_v * inner_v * t + 2 * t * t * inner_v + inner_v * dim_v * t
+        if b.g < n:
+            hidden = dim_c * b.e
+            total += dim_c * hidden * t  # half of pointwise1's 2*hidden outputs
+            total += hidden * b.k * t + hidden * dim_c * t
+        total += 2 * b.d_z * d * d * t
+    return total
+
+
+def space_sizes(space: SearchSpace, distribution: tuple[int, ...] | None = None) -> dict:
+    """Exact search-space sizes.
+
+    ``size_paper`` counts encodings as the paper does, ``((N+1) V1 V2 V3 V4)^M``;
+    ``size_distinct`` counts different networks (``d_k`` means nothing without a
+    global head, ``e``/``k`` nothing without a local head); ``stage1_size`` is
+    ``(N+1)^M``; ``stage2_size`` is for the given distribution.
+    """
+    per_block = (space.num_heads + 1) * math.prod(
+        len(getattr(space, key)) for key in ("d_k", "d_z", "e", "k")
+    )
+    sizes = {
+        "size_paper": per_block**space.depth,
+        "size_distinct": joint(space).size,
+        "stage1_size": stage1(space).size,
+    }
+    if distribution is not None:
+        sizes["stage2_size"] = stage2(space, distribution).size
+    return sizes

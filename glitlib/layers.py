@@ -1,0 +1,159 @@
+"""The parts of a GLiT block, each a small module with a short ``forward``.
+
+Shapes: tokens are ``(B, T, C)`` with ``T = m^2 + 1`` (class token first).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from timm.layers import DropPath
+from torch import Tensor, nn
+
+__all__ = [
+    "PatchEmbed", "GlobalHeads", "ConvHead", "GlobalLocal", "global_local", "FFN", "Block",
+]
+
+
+class PatchEmbed(nn.Module):
+    """Cut an image into ``m x m`` patches and project each to ``embed_dim``.
+
+    Flattening a ``p x p`` patch and multiplying by a matrix is exactly a
+    ``p x p`` convolution with stride ``p``; the convolution is the fast form.
+    """
+
+    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int):
+        super().__init__()
+        self.grid_size = img_size // patch_size
+        self.num_patches = self.grid_size**2
+        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)  # (B, m*m, d), raster order
+
+
+class GlobalHeads(nn.Module):
+    """``num_heads`` self-attention heads of width ``head_dim`` over ``dim`` channels.
+
+    softmax(Q K^T / sqrt(d_k)) V per head, then a projection back to ``dim``.
+    ``fused_attn`` picks ``F.scaled_dot_product_attention`` (fast); the explicit
+    matmuls compute the same and let tools such as ``FlopCounterMode`` see them.
+    """
+
+    fused_attn: bool = True
+
+    def __init__(self, dim: int, num_heads: int, head_dim: int):
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, head_dim
+        inner = num_heads * head_dim
+        self.scale = head_dim**-0.5
+        self.qkv = nn.Linear(dim, 3 * inner, bias=True)
+        self.proj = nn.Linear(inner, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, T, _ = x.shape
+        qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, T, d_k)
+        if self.fused_attn:
+            x = F.scaled_dot_product_attention(q, k, v)
+        else:
+            attn = (q @ k.transpose(-2, -1)) * self.scale
+            x = attn.softmax(dim=-1) @ v
+        return self.proj(x.transpose(1, 2).reshape(B, T, -1))
+
+
+class ConvHead(nn.Module):
+    """Local heads: pointwise -> GLU -> 1D depthwise -> BatchNorm -> Swish -> pointwise.
+
+    The tokens are treated as a 1D sequence (the class token makes ``m^2 + 1``
+    tokens, which is no square), so the depthwise kernel of size ``k`` mixes
+    each channel over ``k`` neighbouring tokens in raster order.
+    """
+
+    def __init__(self, dim: int, expansion: int, kernel_size: int):
+        super().__init__()
+        hidden = dim * expansion
+        self.pointwise1 = nn.Conv1d(dim, 2 * hidden, 1)
+        self.depthwise = nn.Conv1d(
+            hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden
+        )
+        self.norm = nn.BatchNorm1d(hidden)
+        self.pointwise2 = nn.Conv1d(hidden, dim, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pointwise1(x.transpose(1, 2))  # (B, 2*hidden, T)
+        x = F.glu(x, dim=1)  # first half * sigmoid(second half)
+        x = F.silu(self.norm(self.depthwise(x)))  # Swish = x * sigmoid(x)
+        return self.pointwise2(x).transpose(1, 2)
+
+
+class GlobalLocal(nn.Module):
+    """The global-local module: ``g`` global heads and ``N - g`` local heads.
+
+    The input's first ``d*g/N`` channels feed the global heads, the last
+    ``d*(N-g)/N`` the local heads; the two outputs are concatenated back.
+    ``g == N`` is a plain ViT/DeiT attention block.
+    """
+
+    def __init__(
+        self, dim: int, num_heads: int, g: int, d_k: int | None,
+        e: int | None, k: int | None,
+    ):
+        super().__init__()
+        self.c_global = dim * g // num_heads
+        self.c_local = dim - self.c_global
+        self.attn = GlobalHeads(self.c_global, g, d_k) if g > 0 else None
+        self.conv = ConvHead(self.c_local, e, k) if g < num_heads else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return global_local(x, self.attn, self.conv, self.c_global)
+
+
+def global_local(
+    x: Tensor, attn: nn.Module | None, conv: nn.Module | None, c_global: int
+) -> Tensor:
+    """Run the global heads on the first ``c_global`` channels, the local on the rest."""
+    if conv is None:
+        return attn(x)
+    if attn is None:
+        return conv(x)
+    x_g, x_l = x.split([c_global, x.shape[-1] - c_global], dim=-1)
+    return torch.cat([attn(x_g), conv(x_l)], dim=-1)
+
+
+class FFN(nn.Module):
+    """Feed-forward module: FC(d -> d*d_z) -> activation -> dropout -> FC(-> d).
+
+    ``act="gelu"`` as in the released code, ``act="swish"`` as in the paper's text.
+    """
+
+    def __init__(self, dim: int, ratio: int, act: str = "gelu", drop: float = 0.0):
+        super().__init__()
+        if act not in _ACTS:
+            raise ValueError(f"unknown FFN activation {act!r}; choose one of {list(_ACTS)}")
+        self.fc1 = nn.Linear(dim, dim * ratio)
+        self.act = _ACTS[act]()
+        self.drop = nn.Dropout(drop)
+        self.fc2 = nn.Linear(dim * ratio, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+_ACTS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "swish": nn.SiLU}
+
+
+class Block(nn.Module):
+    """Pre-norm block: ``x + GL(LN(x))`` then ``x + FFN(LN(x))``."""
+
+    def __init__(self, dim: int, gl: nn.Module, ffn: nn.Module, drop_path: float = 0.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.gl = gl
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.ffn = ffn
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.drop_path(self.gl(self.norm1(x)))
+        return x + self.drop_path(self.ffn(self.norm2(x)))

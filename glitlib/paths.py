@@ -1,0 +1,102 @@
+"""Path spaces: which block choices a supernet holds and a strategy may pick.
+
+A :class:`PathSpace` lists, per block, the distinct :class:`BlockArch` a path
+may take. The three the hierarchical search needs:
+
+* :func:`stage1` -- low-level values fixed, the number of global heads free;
+* :func:`stage2` -- the distribution fixed, ``(d_k, d_z, e, k)`` free;
+* :func:`joint` -- everything free (single-stage SPOS, and counting).
+
+Choices are canonical (unused values dropped), so ``size`` counts distinct
+networks, not encodings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .arch import Arch, ArchitectureError, BlockArch, SearchSpace
+
+__all__ = ["PathSpace", "block_choices", "joint", "stage1", "stage1_fixed", "stage2"]
+
+
+@dataclass(frozen=True)
+class PathSpace:
+    """Per-block candidate lists over one search space."""
+
+    space: SearchSpace
+    choices: tuple[tuple[BlockArch, ...], ...]
+
+    @property
+    def size(self) -> int:
+        """Number of distinct architectures, as an exact integer."""
+        return math.prod(len(c) for c in self.choices)
+
+    def contains(self, arch: Arch) -> bool:
+        arch = arch.canonical(self.space)
+        return len(arch.blocks) == len(self.choices) and all(
+            b in c for b, c in zip(arch.blocks, self.choices)
+        )
+
+    def sample(self, rng: random.Random) -> Arch:
+        """One path, each block drawn uniformly from its candidates."""
+        return Arch(tuple(rng.choice(c) for c in self.choices))
+
+
+def block_choices(
+    space: SearchSpace, g_values: Sequence[int] | None = None,
+    fixed: dict[str, int] | None = None,
+) -> tuple[BlockArch, ...]:
+    """Distinct canonical block choices with ``g`` in ``g_values`` and some values fixed."""
+    fixed = fixed or {}
+    g_values = range(space.num_heads + 1) if g_values is None else g_values
+    grid = {key: (fixed[key],) if key in fixed else getattr(space, key)
+            for key in ("d_k", "d_z", "e", "k")}
+    seen: dict[BlockArch, None] = {}
+    for g in g_values:
+        for d_k, d_z, e, k in itertools.product(*grid.values()):
+            b = BlockArch(g=g, d_k=d_k, d_z=d_z, e=e, k=k).canonical(space.num_heads)
+            seen.setdefault(b)
+    return tuple(seen)
+
+
+def joint(space: SearchSpace) -> PathSpace:
+    """Every distinct network of the space."""
+    return PathSpace(space, (block_choices(space),) * space.depth)
+
+
+def stage1_fixed(space: SearchSpace) -> dict[str, int]:
+    """Stage 1's fixed low-level values: the middle candidate of each."""
+    return {key: space.middle(key) for key in ("d_k", "d_z", "e", "k")}
+
+
+def stage1(space: SearchSpace, fixed: dict[str, int] | None = None) -> PathSpace:
+    """Search the number of global heads per block, low-level values fixed."""
+    fixed = stage1_fixed(space) | (fixed or {})
+    for key, value in fixed.items():
+        if value not in getattr(space, key):
+            raise ArchitectureError(
+                f"stage 1: fixed {key}={value} is not a candidate; choose one of "
+                f"{list(getattr(space, key))}"
+            )
+    return PathSpace(space, (block_choices(space, fixed=fixed),) * space.depth)
+
+
+def stage2(space: SearchSpace, distribution: Sequence[int]) -> PathSpace:
+    """Search ``(d_k, d_z, e, k)`` per block with the global heads per block fixed."""
+    if len(distribution) != space.depth:
+        raise ArchitectureError(
+            f"stage 2: distribution has {len(distribution)} blocks, space "
+            f"{space.name!r} has {space.depth}; give one g per block"
+        )
+    for i, g in enumerate(distribution):
+        if g not in range(space.num_heads + 1):
+            raise ArchitectureError(
+                f"block {i}: g={g} is not allowed; choose one of "
+                f"{list(range(space.num_heads + 1))}"
+            )
+    return PathSpace(space, tuple(block_choices(space, [g]) for g in distribution))

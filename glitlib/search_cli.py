@@ -1,0 +1,1 @@
+"""Search commands of the ``glit`` CLI (supernet, evolve, retrain, eval, search)."""

@@ -1,0 +1,172 @@
+"""Weights from elsewhere: the released GLiT-Tiny checkpoint and timm's DeiT.
+
+Both are renamings of state-dict keys onto :class:`~glitlib.GLiT`; shapes are
+checked key by key so a wrong file fails with the first key that disagrees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .arch import SPACES, Arch, BlockArch, SearchSpace, get_arch
+from .model import GLiT
+
+__all__ = [
+    "WeightsError", "load_official", "official_state_dict", "from_deit",
+    "load_checkpoint_file",
+]
+
+
+class WeightsError(ValueError):
+    """A weights file or state dict that does not fit the model."""
+
+
+# Released GLiT code -> glitlib. Each block is wrapped in a one-element list
+# ("blocks.{i}.0"); the global and local parts live together under "attn", the
+# conv part as a Sequential "net" (0: rearrange, 1: pointwise, 2: GLU,
+# 3: depthwise wrapper, 4: BatchNorm, 5: Swish, 6: pointwise).
+_OFFICIAL = [
+    (r"^cls_token$", "embed.cls_token"),
+    (r"^pos_embed$", "embed.pos_embed"),
+    (r"^patch_embed\.proj\.", "embed.patch_embed.proj."),
+    (r"^blocks\.(\d+)\.0\.attn\.(qkv|proj)\.", r"blocks.\1.gl.attn.\2."),
+    (r"^blocks\.(\d+)\.0\.attn\.net\.1\.", r"blocks.\1.gl.conv.pointwise1."),
+    (r"^blocks\.(\d+)\.0\.attn\.net\.3\.conv\.", r"blocks.\1.gl.conv.depthwise."),
+    (r"^blocks\.(\d+)\.0\.attn\.net\.4\.", r"blocks.\1.gl.conv.norm."),
+    (r"^blocks\.(\d+)\.0\.attn\.net\.6\.", r"blocks.\1.gl.conv.pointwise2."),
+    (r"^blocks\.(\d+)\.0\.(norm1|norm2)\.", r"blocks.\1.\2."),
+    (r"^blocks\.(\d+)\.0\.mlp\.", r"blocks.\1.ffn."),
+]
+# timm's VisionTransformer (DeiT) -> glitlib.
+_TIMM = [
+    (r"^cls_token$", "embed.cls_token"),
+    (r"^pos_embed$", "embed.pos_embed"),
+    (r"^patch_embed\.proj\.", "embed.patch_embed.proj."),
+    (r"^blocks\.(\d+)\.attn\.", r"blocks.\1.gl.attn."),
+    (r"^blocks\.(\d+)\.mlp\.", r"blocks.\1.ffn."),
+]
+
+
+def _rename(key: str, rules: list[tuple[str, str]]) -> str:
+    for pattern, repl in rules:
+        new, n = re.subn(pattern, repl, key)
+        if n:
+            return new
+    return key
+
+
+def _inverse(key: str) -> str:
+    """glitlib key -> released-code key."""
+    rules = [
+        (r"^embed\.(cls_token|pos_embed)$", r"\1"),
+        (r"^embed\.patch_embed\.", "patch_embed."),
+        (r"^blocks\.(\d+)\.gl\.attn\.", r"blocks.\1.0.attn."),
+        (r"^blocks\.(\d+)\.gl\.conv\.pointwise1\.", r"blocks.\1.0.attn.net.1."),
+        (r"^blocks\.(\d+)\.gl\.conv\.depthwise\.", r"blocks.\1.0.attn.net.3.conv."),
+        (r"^blocks\.(\d+)\.gl\.conv\.norm\.", r"blocks.\1.0.attn.net.4."),
+        (r"^blocks\.(\d+)\.gl\.conv\.pointwise2\.", r"blocks.\1.0.attn.net.6."),
+        (r"^blocks\.(\d+)\.(norm1|norm2)\.", r"blocks.\1.0.\2."),
+        (r"^blocks\.(\d+)\.ffn\.", r"blocks.\1.0.mlp."),
+    ]
+    return _rename(key, rules)
+
+
+def load_checkpoint_file(path: str | Path) -> dict:
+    """``torch.load`` with ``weights_only=True``; DeiT-style files keep their
+    training arguments as an ``argparse.Namespace``, the one extra type allowed."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"checkpoint {path} does not exist; give the path to the .pth file")
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, pickle of a forbidden type, ...
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WeightsError(
+            f"cannot read checkpoint {path}: {first}; re-download or re-save the file"
+        ) from None
+
+
+def _state_dict(source: str | Path | Mapping) -> Mapping[str, Tensor]:
+    obj = load_checkpoint_file(source) if isinstance(source, (str, Path)) else source
+    for key in ("model", "state_dict"):
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping):
+        raise WeightsError(f"expected a state dict, got {type(obj).__name__}")
+    return obj
+
+
+def _load_renamed(
+    model: GLiT, sd: Mapping[str, Tensor], rules: list[tuple[str, str]], what: str
+) -> GLiT:
+    target = model.state_dict()
+    renamed: dict[str, Tensor] = {}
+    for key, value in sd.items():
+        new = _rename(key, rules)
+        if new not in target:
+            raise WeightsError(
+                f"{what}: unexpected key {key!r} (no {new!r} in the model); "
+                "is this the right architecture?"
+            )
+        if tuple(value.shape) != tuple(target[new].shape):
+            raise WeightsError(
+                f"{what}: key {key!r} has shape {tuple(value.shape)} but the model "
+                f"expects {tuple(target[new].shape)}; the file is for another "
+                "architecture"
+            )
+        renamed[new] = value
+    missing = [k for k in target if k not in renamed]
+    if missing:
+        raise WeightsError(
+            f"{what}: missing key {missing[0]!r} ({len(missing)} missing in all); "
+            "the file is for another architecture"
+        )
+    model.load_state_dict(renamed)
+    return model.eval()
+
+
+def load_official(
+    source: str | Path | Mapping, space: SearchSpace | None = None, arch: Arch | None = None
+) -> GLiT:
+    """GLiT-Tiny with the weights of the released checkpoint (file or state dict)."""
+    named_space, named_arch = get_arch("glit-tiny")
+    model = GLiT(space or named_space, arch or named_arch)
+    return _load_renamed(model, _state_dict(source), _OFFICIAL, "official GLiT checkpoint")
+
+
+def official_state_dict(model: GLiT) -> dict[str, Tensor]:
+    """The model's weights under the released code's key names."""
+    return {_inverse(k): v for k, v in model.state_dict().items()}
+
+
+def from_deit(source: str | Path | Mapping | torch.nn.Module) -> GLiT:
+    """An all-global GLiT with a timm DeiT's weights (same logits as the DeiT)."""
+    sd = source.state_dict() if isinstance(source, torch.nn.Module) else _state_dict(source)
+    if "pos_embed" not in sd or "blocks.0.mlp.fc1.weight" not in sd:
+        raise WeightsError(
+            "from_deit: not a timm ViT/DeiT state dict (no 'pos_embed' or "
+            "'blocks.0.mlp.fc1.weight'); give deit_*_patch16_224 weights"
+        )
+    d = sd["pos_embed"].shape[-1]
+    space = next((s for s in SPACES.values() if s.embed_dim == d and s.img_size == 224), None)
+    if space is None:
+        raise WeightsError(f"from_deit: no preset space has embed_dim={d}")
+    depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
+    blocks = []
+    for i in range(depth):
+        d_z = sd[f"blocks.{i}.mlp.fc1.weight"].shape[0] // d
+        blocks.append(BlockArch(space.num_heads, space.head_dim, d_z, None, None))
+    if depth != space.depth:
+        space = SearchSpace(**{**space.__dict__, "depth": depth})
+    num_classes = sd["head.weight"].shape[0] if "head.weight" in sd else space.num_classes
+    if num_classes != space.num_classes:
+        space = SearchSpace(**{**space.__dict__, "num_classes": num_classes})
+    model = GLiT(space, Arch(tuple(blocks), name=f"deit-{space.name}"))
+    return _load_renamed(model, sd, _TIMM, "timm DeiT state dict")

@@ -11,7 +11,15 @@ from .arch import (
     get_space,
     load_arch,
 )
-from .costs import Cost, CostModel, count, layer_costs, reference_formula_macs, space_sizes
+from .costs import (
+    Cost,
+    CostModel,
+    count,
+    layer_costs,
+    measured_macs,
+    reference_formula_macs,
+    space_sizes,
+)
 from .layers import FFN, Block, ConvHead, GlobalHeads, GlobalLocal, PatchEmbed
 from .model import GLiT, set_fused_attn
 from .paths import PathSpace, joint, stage1, stage2
@@ -22,8 +30,9 @@ __version__ = "0.1.0"
 __all__ = [
     "NAMED_ARCHS", "SPACES", "Arch", "ArchitectureError", "BlockArch", "SearchSpace",
     "get_arch", "get_space", "load_arch", "Cost", "CostModel", "count", "layer_costs",
-    "reference_formula_macs", "space_sizes", "FFN", "Block", "ConvHead", "GlobalHeads",
-    "GlobalLocal", "PatchEmbed", "GLiT", "set_fused_attn", "PathSpace", "joint", "stage1",
+    "reference_formula_macs", "space_sizes", "measured_macs", "FFN", "Block", "ConvHead",
+    "GlobalHeads", "GlobalLocal", "PatchEmbed", "GLiT", "set_fused_attn", "PathSpace", "joint",
+    "stage1",
     "stage2", "Supernet", "build",
 ]
 

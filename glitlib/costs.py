@@ -17,12 +17,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
 from .arch import Arch, BlockArch, SearchSpace
 from .paths import joint, stage1, stage2
 
 __all__ = [
     "Cost", "LayerCost", "CostModel", "count", "layer_costs",
-    "reference_formula_macs", "space_sizes",
+    "reference_formula_macs", "space_sizes", "measured_macs",
 ]
 
 
@@ -185,3 +187,24 @@ def space_sizes(space: SearchSpace, distribution: tuple[int, ...] | None = None)
     if distribution is not None:
         sizes["stage2_size"] = stage2(space, distribution).size
     return sizes
+
+
+def measured_macs(model: torch.nn.Module, *inputs: torch.Tensor) -> int:
+    """MACs of one forward pass as ``FlopCounterMode`` measures them (FLOPs / 2).
+
+    Fused ``scaled_dot_product_attention`` is counted as zero on CPU, so the
+    global heads are switched to explicit matmuls for the measurement.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .model import set_fused_attn
+
+    fused = {m: m.fused_attn for m in model.modules() if hasattr(m, "fused_attn")}
+    set_fused_attn(model, False)
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(*inputs)
+    finally:
+        for m, value in fused.items():
+            m.fused_attn = value
+    return counter.get_total_flops() // 2

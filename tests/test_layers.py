@@ -1,0 +1,97 @@
+"""Each building block against a direct computation from its definition."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from timm.models.vision_transformer import Attention
+
+import glitlib as gl
+
+torch.manual_seed(0)
+
+
+def test_patch_embed_is_flatten_then_linear():
+    pe = gl.PatchEmbed(32, 8, 3, 20)
+    x = torch.randn(2, 3, 32, 32)
+    patches = x.unfold(2, 8, 8).unfold(3, 8, 8)  # (B, C, 4, 4, 8, 8)
+    patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(2, 16, 3 * 64)
+    expected = patches @ pe.proj.weight.reshape(20, -1).T + pe.proj.bias
+    torch.testing.assert_close(pe(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("heads, d_k", [(1, 64), (3, 32), (2, 128)])
+def test_global_heads_fused_equals_explicit_equals_formula(heads, d_k):
+    attn = gl.GlobalHeads(48, heads, d_k)
+    x = torch.randn(2, 17, 48)
+    fused = attn(x)
+    attn.fused_attn = False
+    torch.testing.assert_close(attn(x), fused, rtol=1e-5, atol=1e-5)
+    q, k, v = attn.qkv(x).chunk(3, dim=-1)
+    outs = []
+    for h in range(heads):
+        sl = slice(h * d_k, (h + 1) * d_k)
+        a = torch.softmax(q[..., sl] @ k[..., sl].transpose(1, 2) / d_k**0.5, dim=-1)
+        outs.append(a @ v[..., sl])
+    torch.testing.assert_close(fused, attn.proj(torch.cat(outs, -1)), rtol=1e-5, atol=1e-5)
+
+
+def test_global_heads_equal_timm_attention():
+    ours, theirs = gl.GlobalHeads(192, 3, 64), Attention(192, num_heads=3, qkv_bias=True)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(2, 197, 192)
+    torch.testing.assert_close(ours(x), theirs(x))
+
+
+@pytest.mark.parametrize("e, k", [(1, 3), (2, 17), (4, 45)])
+def test_conv_head_steps(e, k):
+    head = gl.ConvHead(16, e, k).eval()
+    with torch.no_grad():
+        head.norm.running_mean.uniform_(-1, 1)
+        head.norm.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 50, 16)
+    h = head.pointwise1(x.transpose(1, 2))
+    assert h.shape == (2, 2 * 16 * e, 50)
+    h = h[:, : 16 * e] * torch.sigmoid(h[:, 16 * e :])
+    h = F.conv1d(F.pad(h, (k // 2, k // 2)), head.depthwise.weight, head.depthwise.bias,
+                 groups=16 * e)
+    assert h.shape == (2, 16 * e, 50)  # "same" padding keeps the sequence length
+    h = head.norm(h)
+    h = h * torch.sigmoid(h)
+    expected = head.pointwise2(h).transpose(1, 2)
+    torch.testing.assert_close(head(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_head_is_local():
+    head = gl.ConvHead(8, 1, 5).eval()
+    x = torch.randn(1, 40, 8, requires_grad=True)
+    head(x)[0, 20].sum().backward()
+    touched = (x.grad[0].abs().sum(-1) > 0).nonzero().flatten().tolist()
+    assert touched == list(range(18, 23))  # token 20 sees tokens 20 +- 2
+
+
+@pytest.mark.parametrize("g", [0, 1, 2, 3])
+def test_global_local_split_and_concat(g):
+    gl_mod = gl.GlobalLocal(48, 3, g, 16, 2, 5).eval()
+    x = torch.randn(2, 17, 48)
+    out = gl_mod(x)
+    assert out.shape == x.shape
+    cg = 16 * g
+    if g:
+        torch.testing.assert_close(out[..., :cg], gl_mod.attn(x[..., :cg]))
+    if g < 3:
+        torch.testing.assert_close(out[..., cg:], gl_mod.conv(x[..., cg:]))
+    assert (gl_mod.attn is None) == (g == 0) and (gl_mod.conv is None) == (g == 3)
+
+
+def test_ffn_activation_choices_and_block_residuals():
+    ffn = gl.FFN(8, 2, act="swish")
+    x = torch.randn(3, 8)
+    torch.testing.assert_close(ffn(x), ffn.fc2(F.silu(ffn.fc1(x))))
+    ffn.act = torch.nn.GELU()
+    assert not torch.allclose(ffn(x), ffn.fc2(F.silu(ffn.fc1(x))))
+    with pytest.raises(ValueError, match="unknown FFN activation 'relu6'"):
+        gl.FFN(8, 2, act="relu6")
+    block = gl.Block(8, torch.nn.Identity(), gl.FFN(8, 2))
+    x = torch.randn(2, 5, 8)
+    h = x + block.norm1(x)
+    torch.testing.assert_close(block(x), h + block.ffn(block.norm2(h)))

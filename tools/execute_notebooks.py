@@ -1,0 +1,168 @@
+"""Execute the book's chapters in place, deterministically.
+
+Usage::
+
+    .venv/bin/python tools/execute_notebooks.py              # every chapter
+    .venv/bin/python tools/execute_notebooks.py book/01_tokens.ipynb ...
+
+Each notebook runs top to bottom in a fresh kernel (nbclient) with a fixed
+environment (``PYTHONHASHSEED=0``, one BLAS/OpenMP thread count, the
+notebooks seed torch and numpy themselves). Widget state is stored so
+sliders render in the static book. Volatile metadata (execution timings,
+interpreter versions, random widget ids) is removed or renumbered, so running
+the script twice gives the same files. A chapter fails, and the script exits
+non-zero, when any cell raises or writes anything to stderr (warnings
+included). The committed outputs are exactly what this script writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+THREADS = "2"
+ENV = {
+    "PYTHONHASHSEED": "0",
+    "OMP_NUM_THREADS": THREADS,
+    "MKL_NUM_THREADS": THREADS,
+    "OPENBLAS_NUM_THREADS": THREADS,
+    "GLIT_BOOK_THREADS": THREADS,
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    "TQDM_DISABLE": "1",
+}
+CELL_TIMEOUT = 600
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def chapters() -> list[Path]:
+    """Every chapter of the book, in order."""
+    return sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+
+
+def problems(nb: nbformat.NotebookNode) -> list[str]:
+    """Errors and stderr output of an executed notebook, one line each."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+            elif out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = "".join(out.get("text", ""))
+                found.append(f"cell {i}: stderr: {text.strip()[:500]}")
+    return found
+
+
+def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop what changes from run to run without changing the content."""
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("collapsed", None)
+        cell.metadata.pop("scrolled", None)
+        if cell.cell_type == "code":
+            for out in cell.outputs:
+                out.get("metadata", {}).pop("execution", None)
+    nb.metadata.pop("papermill", None)
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def renumber_widgets(nb: nbformat.NotebookNode) -> None:
+    """Replace random widget model ids by ids numbered in a stable order.
+
+    The order is: the widgets the outputs display, cell by cell, then the
+    models they reference (breadth first, attributes in sorted order).
+    """
+    state = nb.metadata.get("widgets", {}).get(
+        "application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    if not state:
+        return
+    queue = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            if view:
+                queue.append(view["model_id"])
+    mapping: dict[str, str] = {}
+    while queue:
+        old = queue.pop(0)
+        if old in mapping or old not in state:
+            continue
+        mapping[old] = f"{len(mapping) + 1:032x}"
+        refs = json.dumps(state[old]["state"], sort_keys=True)
+        queue.extend(_ID.findall(refs))
+    rest = sorted((k for k in state if k not in mapping),
+                  key=lambda k: json.dumps(state[k], sort_keys=True))
+    for old in rest:
+        mapping[old] = f"{len(mapping) + 1:032x}"
+    text = _ID.sub(lambda m: mapping.get(m.group(0), m.group(0)),
+                   json.dumps(dict(nb)))
+    nb.clear()
+    nb.update(nbformat.from_dict(json.loads(text)))
+
+
+def execute(path: Path) -> tuple[float, list[str]]:
+    """Run one notebook in place; return its wall time and its problems."""
+    nb = nbformat.read(path, as_version=4)
+    km = KernelManager(kernel_name="python3", transport="ipc")
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        store_widget_state=True,
+        record_timing=False,
+        allow_errors=True,
+    )
+    start = time.perf_counter()
+    client.execute()
+    wall = time.perf_counter() - start
+    found = problems(nb)
+    clean(nb)
+    for cell in nb.cells:  # stable cell ids across runs: one per position
+        cell.pop("id", None)
+    nb.nbformat, nb.nbformat_minor = 4, 4
+    renumber_widgets(nb)
+    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+    return wall, found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="notebooks to run (default: every chapter)")
+    args = parser.parse_args(argv)
+    os.environ.update(ENV)
+    paths = [p.resolve() for p in args.notebooks] or chapters()
+    failed = 0
+    total = 0.0
+    for path in paths:
+        wall, found = execute(path)
+        total += wall
+        status = "ok" if not found else "FAILED"
+        print(f"{path.relative_to(ROOT)}: {wall:6.1f} s  {status}", flush=True)
+        for line in found:
+            print(f"    {line}", flush=True)
+        failed += bool(found)
+    print(f"{len(paths)} notebook(s), {total:.1f} s in all, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

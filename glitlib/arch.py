@@ -98,7 +98,7 @@ class SearchSpace:
 
     @property
     def num_tokens(self) -> int:
-        """Tokens entering the blocks: ``m^2`` patches plus the class token."""
+        """Tokens entering the blocks, ``m^2`` patches plus the class token."""
         return self.grid_size**2 + 1
 
     @property
@@ -181,7 +181,7 @@ class Arch:
 
     @property
     def distribution(self) -> tuple[int, ...]:
-        """Global heads per block: what stage 1 searches."""
+        """Global heads per block, the part stage 1 searches."""
         return tuple(b.g for b in self.blocks)
 
     def validate(self, space: SearchSpace) -> Arch:

@@ -103,6 +103,11 @@ def _state_dict(source: str | Path | Mapping) -> Mapping[str, Tensor]:
     return obj
 
 
+_LAYOUT_HINT = {
+    "official GLiT checkpoint": " (for timm DeiT weights use glitlib.from_deit)",
+}
+
+
 def _load_renamed(
     model: GLiT, sd: Mapping[str, Tensor], rules: list[tuple[str, str]], what: str
 ) -> GLiT:
@@ -111,9 +116,11 @@ def _load_renamed(
     for key, value in sd.items():
         new = _rename(key, rules)
         if new not in target:
+            hint = (f"renamed to {new!r}, which the model lacks" if new != key
+                    else "not a key of this layout")
             raise WeightsError(
-                f"{what}: unexpected key {key!r} (no {new!r} in the model); "
-                "is this the right architecture?"
+                f"{what}: unexpected key {key!r} ({hint}); the file is for another "
+                f"architecture or layout{_LAYOUT_HINT.get(what, '')}"
             )
         if tuple(value.shape) != tuple(target[new].shape):
             raise WeightsError(

@@ -93,3 +93,9 @@ def test_timm_registration():
     assert sum(p.numel() for p in model.parameters()) == 7_264_456 - 990 * 193
     with pytest.raises(ValueError, match="nothing is downloaded"):
         timm.create_model("glit_tiny_patch16_224", pretrained=True)
+
+
+def test_timm_state_dict_given_to_load_official_points_to_from_deit():
+    sd = timm.create_model("deit_tiny_patch16_224", pretrained=False).state_dict()
+    with pytest.raises(WeightsError, match="from_deit"):
+        gl.load_official(sd)

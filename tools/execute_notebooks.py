@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +36,6 @@ ENV = {
     "OMP_NUM_THREADS": THREADS,
     "MKL_NUM_THREADS": THREADS,
     "OPENBLAS_NUM_THREADS": THREADS,
-    "GLIT_BOOK_THREADS": THREADS,
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     "TQDM_DISABLE": "1",
 }
@@ -63,6 +61,21 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
+def coalesce_streams(outputs: list) -> list:
+    """Merge consecutive stdout (or stderr) outputs: how the kernel happens to
+    flush a stream must not change the file."""
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and prev is not None
+                and prev.get("output_type") == "stream"
+                and prev.get("name") == out.get("name")):
+            prev["text"] = "".join(prev["text"]) + "".join(out["text"])
+        else:
+            merged.append(out)
+    return merged
+
+
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop what changes from run to run without changing the content."""
     for cell in nb.cells:
@@ -70,6 +83,7 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.metadata.pop("collapsed", None)
         cell.metadata.pop("scrolled", None)
         if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
             for out in cell.outputs:
                 out.get("metadata", {}).pop("execution", None)
     nb.metadata.pop("papermill", None)
@@ -119,16 +133,15 @@ def renumber_widgets(nb: nbformat.NotebookNode) -> None:
 def execute(path: Path) -> tuple[float, list[str]]:
     """Run one notebook in place; return its wall time and its problems."""
     nb = nbformat.read(path, as_version=4)
-    km = KernelManager(kernel_name="python3", transport="ipc")
     client = NotebookClient(
         nb,
-        km=km,
         timeout=CELL_TIMEOUT,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
         store_widget_state=True,
         record_timing=False,
         allow_errors=True,
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
     start = time.perf_counter()
     client.execute()

@@ -10,7 +10,8 @@ Every chapter starts with two cells:
 * a markdown cell tagged ``colab-badge``: the chapter title (``# 1. ...``)
   and an "Open in Colab" badge that opens this notebook from the repository;
 * a code cell tagged ``colab-setup`` that, only on Colab, pip-installs
-  glitlib from the repository (``GLITLIB_SOURCE`` overrides the source).
+  glitlib from the repository (``GLITLIB_SOURCE`` overrides the source);
+  it is also tagged ``hide-input``, so the book shows it folded.
 
 The repository URL and branch live only in ``_config.yml`` (``repository:
 url`` and ``branch``); this script regenerates both cells from them. A chapter
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 BADGE_TAG = "colab-badge"
 SETUP_TAG = "colab-setup"
+HIDE_TAG = "hide-input"
 BADGE_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
 
 SETUP_TEMPLATE = """\
@@ -105,6 +107,8 @@ def stamp(nb: dict, repo_path: str, url: str, branch: str) -> dict:
         if len(rest) > 1 and rest[1].strip():
             cells.insert(0, {"cell_type": "markdown", "metadata": {},
                              "source": _lines(rest[1].lstrip("\n"))})
+            if nb.get("nbformat_minor", 0) >= 5:
+                cells[0]["id"] = "chapter-intro"
         badge["metadata"].setdefault("tags", []).append(BADGE_TAG)
     title = _source(badge).lstrip().split("\n", 1)[0]
     badge["source"] = _lines(badge_source(title, colab_url(url, branch, repo_path)))
@@ -114,8 +118,13 @@ def stamp(nb: dict, repo_path: str, url: str, branch: str) -> dict:
     if setup is None:
         setup = {"cell_type": "code", "execution_count": None,
                  "metadata": {"tags": [SETUP_TAG]}, "outputs": []}
+        if nb.get("nbformat_minor", 0) >= 5:
+            setup["id"] = SETUP_TAG
     else:
         cells.remove(setup)
+    tags = setup.setdefault("metadata", {}).setdefault("tags", [])
+    if HIDE_TAG not in tags:  # the book shows it folded
+        tags.append(HIDE_TAG)
     setup["source"] = _lines(setup_source(url, branch))
     cells.insert(1, setup)
     return nb

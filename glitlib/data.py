@@ -1,0 +1,224 @@
+"""Datasets as in-memory tensors, split three ways, batched without a DataLoader.
+
+Three disjoint, stratified, seeded splits, as GLiT does on ImageNet:
+
+* ``train`` -- trains the supernet and the retrained candidates;
+* ``val``   -- held out from the training data; the search scores candidates on it
+  (GLiT holds 50k ImageNet training images out for this);
+* ``test``  -- touched only for the final number of the chosen architecture.
+
+The default data are scikit-learn's bundled 8x8 handwritten digits (1,797 images,
+shipped with the package, nothing downloaded). Batches are a pure function of
+``(seed, step)``, so a resumed run sees exactly the batches an uninterrupted one
+would, and every rank of a distributed run can take its own shard of the same
+permutation.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["TensorData", "Splits", "split_indices", "load_digits", "load_image_folder",
+           "load_cifar10", "load_dataset", "batch_at", "iterate", "rank_and_world"]
+
+
+@dataclass
+class TensorData:
+    """Images ``x`` (B, C, H, W) float and labels ``y`` (B,) long, on one device."""
+
+    x: Tensor
+    y: Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: str | torch.device) -> TensorData:
+        return TensorData(self.x.to(device), self.y.to(device))
+
+
+@dataclass
+class Splits:
+    train: TensorData
+    val: TensorData
+    test: TensorData
+    name: str
+    indices: dict[str, list[int]]  # source indices of every split, to check disjointness
+
+    def to(self, device: str | torch.device) -> Splits:
+        return Splits(self.train.to(device), self.val.to(device), self.test.to(device),
+                      self.name, self.indices)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.train.x.shape[1:])
+
+
+def split_indices(labels: np.ndarray, val_frac: float, test_frac: float,
+                  seed: int) -> dict[str, np.ndarray]:
+    """Stratified train/val/test indices: every class keeps its share in every split."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    parts: dict[str, np.ndarray] = {}
+    rest = idx
+    if test_frac > 0:
+        rest, parts["test"] = train_test_split(
+            idx, test_size=test_frac, stratify=labels, random_state=seed)
+    else:
+        parts["test"] = idx[:0]
+    val_share = val_frac / (1 - test_frac)
+    parts["train"], parts["val"] = train_test_split(
+        rest, test_size=val_share, stratify=labels[rest], random_state=seed + 1)
+    return {k: np.sort(v) for k, v in parts.items()}
+
+
+def _standardise(x: Tensor, train_idx: np.ndarray) -> Tensor:
+    # Per-channel mean/std of the training split only: val and test stay unseen.
+    t = x[torch.as_tensor(train_idx)]
+    mean = t.mean(dim=(0, 2, 3), keepdim=True)
+    std = t.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    return (x - mean) / std
+
+
+def _make_splits(x: Tensor, y: Tensor, name: str, seed: int, val_frac: float,
+                 test_frac: float, test: TensorData | None = None) -> Splits:
+    parts = split_indices(y.numpy(), val_frac, 0.0 if test is not None else test_frac, seed)
+    x = _standardise(x, parts["train"])
+    take = {k: TensorData(x[torch.as_tensor(v)], y[torch.as_tensor(v)])
+            for k, v in parts.items()}
+    return Splits(take["train"], take["val"], test or take["test"], name,
+                  {k: v.tolist() for k, v in parts.items()})
+
+
+def load_digits(seed: int = 0, val_frac: float = 0.2, test_frac: float = 0.2) -> Splits:
+    """scikit-learn's digits: 1,797 8x8 grey images, 10 classes, bundled on disk."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.tensor(d.target, dtype=torch.long)
+    return _make_splits(x, y, "digits", seed, val_frac, test_frac)
+
+
+def load_image_folder(root: str | Path, img_size: int, in_chans: int = 3, seed: int = 0,
+                      val_frac: float = 0.2, test_frac: float = 0.2) -> Splits:
+    """A folder with one subfolder per class (torchvision ``ImageFolder``), split three ways.
+
+    The images are resized to ``img_size`` and kept in memory: right for folders up
+    to a few hundred thousand small images.
+    """
+    from torchvision import datasets, transforms
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data directory {root} does not exist; give a folder with "
+                                "one subfolder of images per class")
+    tf = [transforms.Resize((img_size, img_size))]
+    if in_chans == 1:
+        tf.append(transforms.Grayscale(1))
+    tf.append(transforms.ToTensor())
+    try:
+        ds = datasets.ImageFolder(str(root), transform=transforms.Compose(tf))
+        pairs = [ds[i] for i in range(len(ds))]
+    except (FileNotFoundError, OSError) as err:
+        raise ValueError(f"data directory {root} is not an image folder ({err}); give a "
+                         "folder with one subfolder of images per class") from None
+    if len(ds.classes) < 2:
+        raise ValueError(f"data directory {root} has {len(ds.classes)} class folder(s); "
+                         "an image folder needs at least 2")
+    x = torch.stack([p[0] for p in pairs])
+    y = torch.tensor([p[1] for p in pairs], dtype=torch.long)
+    return _make_splits(x, y, f"folder:{root.name}", seed, val_frac, test_frac)
+
+
+def _cifar_batch(path: Path) -> tuple[Tensor, Tensor]:
+    with open(path, "rb") as f:
+        d = pickle.load(f, encoding="bytes")  # the official CIFAR-10 python format
+    x = torch.tensor(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+    return x.float() / 255.0, torch.tensor(d[b"labels"], dtype=torch.long)
+
+
+def load_cifar10(root: str | Path, seed: int = 0, val_frac: float = 0.1,
+                 download: bool = False) -> Splits:
+    """CIFAR-10 from ``root/cifar-10-batches-py``; its own test batch is the test split.
+
+    Downloads (through torchvision) only when ``download`` is true.
+    """
+    root = Path(root)
+    base = root / "cifar-10-batches-py"
+    if download and not base.is_dir():
+        from torchvision.datasets import CIFAR10
+        CIFAR10(str(root), download=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)]
+    missing = [n for n in [*names, "test_batch"] if not (base / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"CIFAR-10 not found in {base} (missing {missing[0]}); pass "
+                                "--download to fetch it, or --data to the folder holding it")
+    try:
+        parts = [_cifar_batch(base / n) for n in names]
+        tx, ty = _cifar_batch(base / "test_batch")
+    except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
+        raise ValueError(f"CIFAR-10 files in {base} are malformed ({err!r}); delete the "
+                         "folder and pass --download") from None
+    x, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    std = x.std(dim=(0, 2, 3), keepdim=True)
+    test = TensorData((tx - mean) / std, ty)
+    return _make_splits(x, y, "cifar10", seed, val_frac, 0.0, test=test)
+
+
+def load_dataset(name: str, seed: int = 0, data_dir: str | None = None, img_size: int = 8,
+                 in_chans: int = 1, download: bool = False) -> Splits:
+    """``digits`` (bundled), ``cifar10`` (``data_dir``) or ``folder`` (``data_dir``)."""
+    if name == "digits":
+        return load_digits(seed)
+    if data_dir is None:
+        raise ValueError(f"dataset {name!r} needs --data DIR")
+    if name == "cifar10":
+        return load_cifar10(data_dir, seed, download=download)
+    if name == "folder":
+        return load_image_folder(data_dir, img_size, in_chans, seed)
+    raise ValueError(f"unknown dataset {name!r}; choose digits, cifar10 or folder")
+
+
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the world size (0, 1 without torch.distributed)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _permutation(n: int, seed: int, epoch: int) -> Tensor:
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def batch_at(data: TensorData, batch_size: int, seed: int, step: int) -> TensorData:
+    """The batch of ``step``: a pure function of ``(seed, step)``.
+
+    Epoch ``e`` is a seeded permutation of the data cut into full batches (the last
+    partial batch is dropped). Under torch.distributed every rank takes its own
+    slice of the same global batch (what ``DistributedSampler`` does), so
+    ``batch_size`` is the global batch.
+    """
+    n = len(data)
+    per_epoch = max(1, n // batch_size)
+    epoch, i = divmod(step, per_epoch)
+    idx = _permutation(n, seed, epoch)[i * batch_size:(i + 1) * batch_size]
+    rank, world = rank_and_world()
+    idx = idx[rank::world].to(data.y.device)
+    return TensorData(data.x[idx], data.y[idx])
+
+
+def iterate(data: TensorData, batch_size: int):
+    """Consecutive batches in order (for evaluation)."""
+    for i in range(0, len(data), batch_size):
+        yield data.x[i:i + batch_size], data.y[i:i + batch_size]

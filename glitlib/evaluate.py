@@ -1,0 +1,87 @@
+"""The evaluator: how one candidate path is scored.
+
+A supernet's BatchNorm statistics are a mix over every path trained, wrong for
+any single one. SPOS therefore recalibrates before scoring each candidate:
+reset the running statistics, run ``num_batches`` training batches through the
+path in train mode (cumulative average, ``momentum=None``), then measure
+accuracy on held-out data in eval mode. The batches are fixed by the seed, so
+a candidate's score never depends on what was scored before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from .arch import Arch
+from .data import TensorData, batch_at, iterate
+from .supernet import Supernet
+
+__all__ = ["recalibrate_bn", "accuracy", "Evaluator"]
+
+
+@torch.no_grad()
+def recalibrate_bn(forward: Callable[[Tensor], Tensor], module: nn.Module, data: TensorData,
+                   num_batches: int, batch_size: int, seed: int = 0) -> int:
+    """Reset every BatchNorm of ``module`` and re-estimate it from training batches.
+
+    ``forward`` runs the path being scored. Returns the number of BN layers reset
+    (0 means nothing to recalibrate and no batch was run).
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or num_batches <= 0:
+        return 0
+    was_training = module.training
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the recalibration batches
+    module.train()
+    for step in range(num_batches):
+        forward(batch_at(data, batch_size, seed, step).x)
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    module.train(was_training)
+    return len(norms)
+
+
+@torch.no_grad()
+def accuracy(forward: Callable[[Tensor], Tensor], data: TensorData,
+             batch_size: int = 1024) -> float:
+    """Top-1 accuracy in [0, 1]; the caller puts the model in eval mode."""
+    correct = 0
+    for x, y in iterate(data, batch_size):
+        correct += (forward(x).argmax(dim=-1) == y).sum().item()
+    return correct / max(1, len(data))
+
+
+class Evaluator:
+    """Scores paths of a supernet: BN recalibration on ``train``, accuracy on ``val``.
+
+    Only the search's held-out split is ever given to it: the test split stays
+    out of the search.
+    """
+
+    def __init__(self, net: Supernet, train: TensorData, val: TensorData,
+                 bn_batches: int = 2, bn_batch_size: int = 256, seed: int = 0,
+                 batch_size: int = 1024):
+        self.net, self.train, self.val = net, train, val
+        self.bn_batches, self.bn_batch_size = bn_batches, bn_batch_size
+        self.seed, self.batch_size = seed, batch_size
+
+    def path_norms(self, arch: Arch) -> nn.Module:
+        """A container of the path's own modules, so only its BatchNorms are reset."""
+        mods = nn.ModuleList()
+        for block, b in zip(self.net.blocks, arch.blocks):
+            mods.extend(m for m in block.path_modules(b) if m is not None)
+        return mods
+
+    def __call__(self, arch: Arch) -> float:
+        arch = self.net._path(arch)
+        forward = lambda x: self.net(x, arch)  # noqa: E731
+        recalibrate_bn(forward, self.path_norms(arch), self.train, self.bn_batches,
+                       self.bn_batch_size, self.seed)
+        self.net.eval()
+        return accuracy(forward, self.val, self.batch_size)

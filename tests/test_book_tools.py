@@ -1,0 +1,92 @@
+"""The book's tools on small synthetic notebooks (no kernel needed)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import execute_notebooks  # noqa: E402
+import stamp_colab  # noqa: E402
+
+URL, BRANCH = "https://github.com/someone/somebook", "dev"
+
+
+def bare_notebook() -> dict:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 7. A chapter\n\nIts first paragraph."),
+        nbformat.v4.new_code_cell("x = 1"),
+    ]
+    return json.loads(nbformat.writes(nb))
+
+
+def test_stamp_adds_badge_and_setup_cells():
+    nb = stamp_colab.stamp(bare_notebook(), "book/07_x.ipynb", URL, BRANCH)
+    badge, setup, intro = nb["cells"][:3]
+    link = "https://colab.research.google.com/github/someone/somebook/blob/dev/book/07_x.ipynb"
+    assert "".join(badge["source"]).startswith("# 7. A chapter\n")
+    assert f"]({link})" in "".join(badge["source"])
+    assert badge["metadata"]["tags"] == ["colab-badge"]
+    assert setup["metadata"]["tags"] == ["colab-setup", "hide-input"]
+    assert "git+https://github.com/someone/somebook@dev" in "".join(setup["source"])
+    assert "".join(intro["source"]) == "Its first paragraph."
+    nbformat.validate(nbformat.from_dict(nb))
+
+
+def test_stamp_is_idempotent_and_follows_the_config():
+    once = stamp_colab.stamp(bare_notebook(), "book/07_x.ipynb", URL, BRANCH)
+    twice = stamp_colab.stamp(json.loads(json.dumps(once)), "book/07_x.ipynb", URL, BRANCH)
+    assert twice == once
+    moved = stamp_colab.stamp(json.loads(json.dumps(once)), "book/07_x.ipynb", URL, "main")
+    assert "/blob/main/" in "".join(moved["cells"][0]["source"])
+    assert len(moved["cells"]) == len(once["cells"])
+
+
+def test_problems_reports_errors_and_stderr():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("1/0"), nbformat.v4.new_code_cell("w")]
+    nb.cells[0].outputs = [nbformat.v4.new_output(
+        "error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stderr", text="Warn\n")]
+    found = execute_notebooks.problems(nb)
+    assert len(found) == 2 and "ZeroDivisionError" in found[0] and "Warn" in found[1]
+
+
+def test_widget_ids_are_renumbered_stably():
+    def notebook(a: str, b: str) -> nbformat.NotebookNode:
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("slider")
+        cell.pop("id")
+        nb.nbformat_minor = 4
+        cell.outputs = [nbformat.v4.new_output(
+            "display_data",
+            data={"application/vnd.jupyter.widget-view+json": {"model_id": a}})]
+        nb.cells = [cell]
+        state = {
+            b: {"model_name": "LayoutModel", "state": {}},
+            a: {"model_name": "IntSliderModel", "state": {"layout": f"IPY_MODEL_{b}"}},
+        }
+        nb.metadata["widgets"] = {
+            "application/vnd.jupyter.widget-state+json": {"state": state}}
+        return nb
+
+    first = notebook("ab" * 16, "cd" * 16)
+    second = notebook("12" * 16, "34" * 16)
+    for nb in (first, second):
+        execute_notebooks.renumber_widgets(nb)
+    assert nbformat.writes(first) == nbformat.writes(second)
+    assert f"IPY_MODEL_{2:032x}" in nbformat.writes(first)
+
+
+def test_streams_are_coalesced():
+    outs = [nbformat.v4.new_output("stream", name="stdout", text="a\n"),
+            nbformat.v4.new_output("stream", name="stdout", text="b\n"),
+            nbformat.v4.new_output("stream", name="stderr", text="c\n")]
+    merged = execute_notebooks.coalesce_streams(outs)
+    assert [o["name"] for o in merged] == ["stdout", "stderr"]
+    assert merged[0]["text"] == "a\nb\n"

@@ -1,0 +1,70 @@
+"""The hierarchical pipeline through the Python API: the test split never steers it."""
+
+import dataclasses
+
+import torch
+
+from glitlib.data import TensorData
+from glitlib.evolution import EvolutionConfig
+from glitlib.io import read_json
+from glitlib.search import SearchConfig, default_max_macs, hierarchical_search, load_splits
+from glitlib.train import TrainConfig
+
+
+def _tiny() -> SearchConfig:
+    return SearchConfig(
+        top_k=2, bn_batches=1,
+        supernet=TrainConfig(steps=20, batch_size=64, warmup_steps=2),
+        evolution=EvolutionConfig(population=6, generations=2, mutations=3, crossovers=3),
+        retrain=TrainConfig(steps=15, batch_size=64, warmup_steps=2))
+
+
+def test_test_split_never_steers_the_search(tmp_path):
+    cfg = _tiny()
+    splits = load_splits(cfg)
+    a = hierarchical_search(cfg, tmp_path / "a", progress=False, splits=splits)
+    g = torch.Generator().manual_seed(0)
+    noise = TensorData(torch.randn(splits.test.x.shape, generator=g),
+                       torch.randint(0, 10, splits.test.y.shape, generator=g))
+    poisoned = dataclasses.replace(splits, test=noise)
+    b = hierarchical_search(cfg, tmp_path / "b", progress=False, splits=poisoned)
+    for stage in ("stage1", "stage2"):
+        ra = read_json(tmp_path / "a" / stage / "search.json")
+        rb = read_json(tmp_path / "b" / stage / "search.json")
+        assert ra == rb
+    assert a["arch"] == b["arch"] and a["val_accuracy"] == b["val_accuracy"]
+    assert a["test_accuracy"] != b["test_accuracy"]  # test data did reach the final number
+
+
+def test_default_budget_is_the_all_global_baseline():
+    from glitlib import SPACES, Arch, BlockArch, CostModel
+
+    space = SPACES["digits"]
+    block = BlockArch(3, 16, 2, None, None)
+    assert default_max_macs(space) == CostModel(space).macs(Arch((block,) * 4))
+    tiny = SPACES["tiny"]
+    deit = BlockArch(3, 64, 4, None, None)
+    assert default_max_macs(tiny) == CostModel(tiny).macs(Arch((deit,) * 12))
+
+
+def test_retrain_with_timm_recipe_pieces(tmp_path):
+    """EMA and mixup/cutmix train, checkpoint and reload (the EMA weights are the model)."""
+    from glitlib import SPACES, stage1
+    from glitlib.data import load_digits
+    from glitlib.evaluate import accuracy
+    from glitlib.sampling import step_rng
+    from glitlib.train import load_model, train_model
+
+    space = SPACES["digits"]
+    arch = stage1(space).sample(step_rng(0, 0))
+    s = load_digits(0)
+    cfg = TrainConfig(steps=6, batch_size=32, warmup_steps=1, ema_decay=0.9, mixup=0.8,
+                      cutmix=1.0, drop_path=0.1)
+    model = train_model(space, arch, s.train, cfg, tmp_path / "m.pt", progress=False)
+    loaded, state = load_model(tmp_path / "m.pt")
+    assert "ema" in state and state["step"] == 6
+    assert accuracy(model, s.val) == accuracy(loaded, s.val)
+    plain = train_model(space, arch, s.train, TrainConfig(steps=6, batch_size=32,
+                                                          warmup_steps=1), progress=False)
+    assert any(not torch.equal(a, b) for a, b in
+               zip(plain.state_dict().values(), loaded.state_dict().values()))

@@ -32,12 +32,14 @@ from glitlib import SPACES, stage1
 from glitlib.data import batch_at, load_digits
 from glitlib.evaluate import Evaluator
 from glitlib.io import read_json
+from glitlib.search import SearchConfig
 from glitlib.train import TrainConfig, configure_optimizer, train_supernet
 
 
 def eval_rate(net, splits, n: int, bn_batches: int) -> float:
     """Candidates scored per second (BN recalibration + held-out accuracy)."""
-    ev = Evaluator(net, splits.train, splits.val, bn_batches=bn_batches)
+    ev = Evaluator(net, splits.train, splits.val, bn_batches=bn_batches,
+                   bn_batch_size=SearchConfig().bn_batch_size)
     archs = [net.paths.sample(random.Random(i)) for i in range(n)]
     ev(archs[0])  # warm-up
     start = time.perf_counter()
@@ -106,7 +108,9 @@ def main() -> None:
     space = SPACES["digits"]
     net = train_supernet(stage1(space), splits.train, TrainConfig(steps=100),
                          device=args.device, progress=False)
-    print(f"evaluations/s, 2 BN batches of 256: {eval_rate(net, splits, 100, 2):.1f}")
+    bn = SearchConfig().bn_batches  # what glit search uses
+    size = SearchConfig().bn_batch_size
+    print(f"evaluations/s, {bn} BN batch(es) of {size}: {eval_rate(net, splits, 100, bn):.1f}")
     print(f"evaluations/s, no BN recalibration: {eval_rate(net, splits, 100, 0):.1f}")
     sup, alone = step_times(net, splits, rounds=5, steps=20)
     print(f"train step (batch 128): supernet {sup:.2f} ms, standalone {alone:.2f} ms, "
@@ -116,7 +120,7 @@ def main() -> None:
                                          TrainConfig(steps=100), device=args.device,
                                          progress=False)))
     print("\nprofile: 100 candidate evaluations (tottime)")
-    print(profile(lambda: eval_rate(net, splits, 100, 2)))
+    print(profile(lambda: eval_rate(net, splits, 100, bn)))
     if args.search:
         print("\nglit search --preset digits:", search_wall(args.device))
 

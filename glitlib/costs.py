@@ -120,18 +120,22 @@ class CostModel:
     def __init__(self, space: SearchSpace):
         self.space = space
         self.stem = _total(stem_layers(space))
-        self._blocks: dict[BlockArch, Cost] = {}
+        # Keyed by the plain field tuple: hashing and comparing it runs in C,
+        # several times faster than the dataclass's generated __hash__/__eq__.
+        self._blocks: dict[tuple, Cost] = {}
 
     def block(self, b: BlockArch) -> Cost:
-        cost = self._blocks.get(b)
+        key = (b.g, b.d_k, b.d_z, b.e, b.k)
+        cost = self._blocks.get(key)
         if cost is None:
-            cost = self._blocks[b] = _total(block_layers(self.space, b))
+            cost = self._blocks[key] = _total(block_layers(self.space, b))
         return cost
 
     def __call__(self, arch: Arch) -> Cost:
         params, macs = self.stem.params, self.stem.macs
+        table = self._blocks
         for b in arch.blocks:
-            c = self._blocks.get(b) or self.block(b)
+            c = table.get((b.g, b.d_k, b.d_z, b.e, b.k)) or self.block(b)
             params += c.params
             macs += c.macs
         return Cost(params, macs)
@@ -193,18 +197,26 @@ def measured_macs(model: torch.nn.Module, *inputs: torch.Tensor) -> int:
     """MACs of one forward pass as ``FlopCounterMode`` measures them (FLOPs / 2).
 
     Fused ``scaled_dot_product_attention`` is counted as zero on CPU, so the
-    global heads are switched to explicit matmuls for the measurement.
+    global heads are switched to explicit matmuls for the measurement; the
+    local heads use their depthwise convolution, not the banded matmul that
+    computes the same for short sequences (it multiplies zeros too).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
+    from .layers import ConvHead
     from .model import set_fused_attn
 
     fused = {m: m.fused_attn for m in model.modules() if hasattr(m, "fused_attn")}
     set_fused_attn(model, False)
+    banded = {m: m.banded_max_tokens for m in model.modules() if isinstance(m, ConvHead)}
+    for m in banded:
+        m.banded_max_tokens = 0
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(*inputs)
     finally:
         for m, value in fused.items():
             m.fused_attn = value
+        for m, value in banded.items():
+            m.banded_max_tokens = value
     return counter.get_total_flops() // 2

@@ -3,8 +3,9 @@
 A supernet's BatchNorm statistics are a mix over every path trained, wrong for
 any single one. SPOS therefore recalibrates before scoring each candidate:
 reset the running statistics, run ``num_batches`` training batches through the
-path in train mode (cumulative average, ``momentum=None``), then measure
-accuracy on held-out data in eval mode. The batches are fixed by the seed, so
+path with its BatchNorms in train mode (cumulative average, ``momentum=None``;
+everything else stays in eval mode, as it has no statistics to learn), then
+measure accuracy on held-out data in eval mode. The batches are fixed by the seed, so
 a candidate's score never depends on what was scored before it.
 """
 
@@ -33,17 +34,16 @@ def recalibrate_bn(forward: Callable[[Tensor], Tensor], module: nn.Module, data:
     norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms or num_batches <= 0:
         return 0
-    was_training = module.training
-    saved = [m.momentum for m in norms]
+    saved = [(m.momentum, m.training) for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the recalibration batches
-    module.train()
+        m.train()  # only the norms: flipping a whole supernet's modes costs more
     for step in range(num_batches):
         forward(batch_at(data, batch_size, seed, step).x)
-    for m, momentum in zip(norms, saved):
+    for m, (momentum, training) in zip(norms, saved):
         m.momentum = momentum
-    module.train(was_training)
+        m.train(training)
     return len(norms)
 
 
@@ -81,7 +81,8 @@ class Evaluator:
     def __call__(self, arch: Arch) -> float:
         arch = self.net._path(arch)
         forward = lambda x: self.net(x, arch)  # noqa: E731
+        if self.net.training:
+            self.net.eval()
         recalibrate_bn(forward, self.path_norms(arch), self.train, self.bn_batches,
                        self.bn_batch_size, self.seed)
-        self.net.eval()
         return accuracy(forward, self.val, self.batch_size)

@@ -11,7 +11,8 @@ from timm.layers import DropPath
 from torch import Tensor, nn
 
 __all__ = [
-    "PatchEmbed", "GlobalHeads", "ConvHead", "GlobalLocal", "global_local", "FFN", "Block",
+    "PatchEmbed", "GlobalHeads", "ConvHead", "banded_depthwise", "GlobalLocal", "global_local",
+    "FFN", "Block",
 ]
 
 
@@ -68,7 +69,15 @@ class ConvHead(nn.Module):
     The tokens are treated as a 1D sequence (the class token makes ``m^2 + 1``
     tokens, which is no square), so the depthwise kernel of size ``k`` mixes
     each channel over ``k`` neighbouring tokens in raster order.
+
+    For short sequences (at most ``banded_max_tokens`` tokens) the depthwise
+    conv runs as one banded ``(T x T)`` matmul per channel
+    (:func:`banded_depthwise`): on CPU about twice as fast as the depthwise
+    convolution kernel there, with the same result and the same weights. Set
+    ``banded_max_tokens = 0`` to always use the convolution.
     """
+
+    banded_max_tokens: int = 64
 
     def __init__(self, dim: int, expansion: int, kernel_size: int):
         super().__init__()
@@ -83,8 +92,31 @@ class ConvHead(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.pointwise1(x.transpose(1, 2))  # (B, 2*hidden, T)
         x = F.glu(x, dim=1)  # first half * sigmoid(second half)
-        x = F.silu(self.norm(self.depthwise(x)))  # Swish = x * sigmoid(x)
+        x = F.silu(self.norm(self._depthwise(x)))  # Swish = x * sigmoid(x)
         return self.pointwise2(x).transpose(1, 2)
+
+    def _depthwise(self, x: Tensor) -> Tensor:
+        if x.shape[-1] > self.banded_max_tokens:
+            return self.depthwise(x)
+        return banded_depthwise(x, self.depthwise.weight, self.depthwise.bias)
+
+
+def banded_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """Depthwise 1D conv (odd kernel, same padding) as a banded matmul per channel.
+
+    ``band[c, o, i] = weight[c, 0, i - o + k // 2]`` inside the kernel, else 0, so
+    ``y[:, c, o] = sum_i band[c, o, i] * x[:, c, i]`` is the convolution.
+    """
+    T, k = x.shape[-1], weight.shape[-1]
+    pos = torch.arange(T, device=x.device)
+    offset = pos[None, :] - pos[:, None] + k // 2  # [o, i] -> kernel tap
+    inside = (offset >= 0) & (offset < k)
+    band = weight[:, 0][:, offset.clamp(0, k - 1)] * inside  # (C, T, T)
+    # One explicit copy to (C, B, T), then a plain batched matmul over channels:
+    # bmm on arbitrarily strided operands would copy channel by channel.
+    y = torch.bmm(x.permute(1, 0, 2).contiguous(), band.transpose(1, 2))  # (C, B, T)
+    y = y.permute(1, 0, 2)
+    return y if bias is None else y + bias[:, None]
 
 
 class GlobalLocal(nn.Module):

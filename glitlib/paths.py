@@ -1,6 +1,6 @@
 """Path spaces: which block choices a supernet holds and a strategy may pick.
 
-A :class:`PathSpace` lists, per block, the distinct :class:`BlockArch` a path
+A :class:`PathSpace` lists, per block, the distinct :class:`~glitlib.arch.BlockArch` a path
 may take. The three the hierarchical search needs:
 
 * :func:`stage1` -- low-level values fixed, the number of global heads free;

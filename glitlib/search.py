@@ -16,9 +16,10 @@ and already done, so a killed pipeline restarts where it stopped.
 
 Why the ``digits`` preset and these defaults: 8x8 images in 2x2 patches give 17
 tokens, 4 blocks of 3 heads at width 48; a supernet step takes tens of
-milliseconds and a candidate (BN recalibration on 2 x 256 images + 360
-held-out images) a few tens, so the whole two-stage search -- SPOS's 1,000
-candidates per stage included -- runs in a few minutes on two CPU cores. Stage
+milliseconds and a candidate (BN recalibration on 128 training images + 360
+held-out images) a few tens, so the whole two-stage search -- 500 supernet
+steps, SPOS's 1,000 candidates and 5 retrainings of 100 steps per stage --
+runs in a few minutes on two CPU cores. Stage
 1 of this space has only 4^4 = 256 distributions, so under the MACs limit the
 evolution there visits nearly every feasible one; stage 2 (~1.6 million paths)
 is where it must actually search.
@@ -44,11 +45,11 @@ __all__ = ["SearchConfig", "default_max_macs", "run_stage", "hierarchical_search
 
 
 def _supernet_defaults() -> TrainConfig:
-    return TrainConfig(steps=1000, batch_size=128, lr=2e-3, warmup_steps=50)
+    return TrainConfig(steps=500, batch_size=128, lr=2e-3, warmup_steps=50)
 
 
 def _retrain_defaults() -> TrainConfig:
-    return TrainConfig(steps=300, batch_size=128, lr=2e-3, warmup_steps=30, ckpt_every=100)
+    return TrainConfig(steps=100, batch_size=128, lr=2e-3, warmup_steps=10, ckpt_every=50)
 
 
 @dataclass
@@ -61,8 +62,8 @@ class SearchConfig:
     seed: int = 0
     max_macs: int | None = None  # None: the all-global baseline's MACs
     top_k: int = 5
-    bn_batches: int = 2
-    bn_batch_size: int = 256
+    bn_batches: int = 1
+    bn_batch_size: int = 128
     constrain_supernet: bool = False  # SPOS: train only paths under the MACs limit
     supernet: TrainConfig = field(default_factory=_supernet_defaults)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)

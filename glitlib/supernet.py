@@ -1,10 +1,10 @@
-"""The supernet: shared weights for every path of a :class:`PathSpace`.
+"""The supernet: shared weights for every path of a :class:`~glitlib.paths.PathSpace`.
 
 Weight sharing, per dimension: **separate weights per choice**, as in SPOS.
-Every block keeps one :class:`GlobalHeads` per ``(g, d_k)``, one
-:class:`ConvHead` per ``(N - g, e, k)`` and one :class:`FFN` per ``d_z``; the
-two LayerNorms of a block, the embedding, the final norm and the head are
-shared by all paths. Why:
+Every block keeps one :class:`~glitlib.layers.GlobalHeads` per ``(g, d_k)``,
+one :class:`~glitlib.layers.ConvHead` per ``(N - g, e, k)`` and one
+:class:`~glitlib.layers.FFN` per ``d_z``; the two LayerNorms of a block, the
+embedding, the final norm and the head are shared by all paths. Why:
 
 * it is the scheme SPOS and GLiT use, so their results carry over;
 * a path runs the very same modules as the standalone model, so
@@ -111,7 +111,7 @@ class Supernet(nn.Module):
 
     @torch.no_grad()
     def extract(self, arch: Arch) -> GLiT:
-        """A standalone :class:`GLiT` holding this path's weights (same outputs)."""
+        """A standalone :class:`~glitlib.GLiT` holding this path's weights (same outputs)."""
         arch = self._path(arch)
         model = GLiT(self.space, arch, ffn_act=self.ffn_act)
         model.embed.load_state_dict(self.embed.state_dict())

@@ -61,6 +61,29 @@ def test_conv_head_steps(e, k):
     torch.testing.assert_close(head(x), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("t, k", [(17, 3), (17, 9), (50, 17), (5, 45), (197, 31)])
+def test_banded_depthwise_equals_depthwise_conv(t, k):
+    x = torch.randn(3, 6, t, requires_grad=True)
+    conv = torch.nn.Conv1d(6, 6, k, padding=k // 2, groups=6)
+    expected = conv(x)
+    got = gl.layers.banded_depthwise(x, conv.weight, conv.bias)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(expected)
+    want = torch.autograd.grad(expected, (x, conv.weight, conv.bias), g)
+    have = torch.autograd.grad(got, (x, conv.weight, conv.bias), g)
+    for a, b in zip(have, want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("t", [17, 64])
+def test_conv_head_banded_and_conv_paths_agree(t):
+    head = gl.ConvHead(8, 2, 5).eval()
+    x = torch.randn(2, t, 8)
+    fast = head(x)
+    head.banded_max_tokens = 0
+    torch.testing.assert_close(fast, head(x), rtol=1e-5, atol=1e-5)
+
+
 def test_conv_head_is_local():
     head = gl.ConvHead(8, 1, 5).eval()
     x = torch.randn(1, 40, 8, requires_grad=True)

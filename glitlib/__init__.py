@@ -20,7 +20,7 @@ from .costs import (
     reference_formula_macs,
     space_sizes,
 )
-from .layers import FFN, Block, ConvHead, GlobalHeads, GlobalLocal, PatchEmbed
+from .layers import FFN, Block, LocalHeads, GlobalHeads, GlobalLocal, PatchEmbed
 from .model import GLiT, set_fused_attn
 from .paths import PathSpace, joint, stage1, stage2
 from .supernet import Supernet
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "NAMED_ARCHS", "SPACES", "Arch", "ArchitectureError", "BlockArch", "SearchSpace",
     "get_arch", "get_space", "load_arch", "Cost", "CostModel", "count", "layer_costs",
-    "reference_formula_macs", "space_sizes", "measured_macs", "FFN", "Block", "ConvHead",
+    "reference_formula_macs", "space_sizes", "measured_macs", "FFN", "Block", "LocalHeads",
     "GlobalHeads", "GlobalLocal", "PatchEmbed", "GLiT", "set_fused_attn", "PathSpace", "joint",
     "stage1",
     "stage2", "Supernet", "build",

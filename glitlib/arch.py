@@ -102,7 +102,7 @@ class SearchSpace:
         return self.grid_size**2 + 1
 
     @property
-    def head_dim(self) -> int:
+    def head_channels(self) -> int:
         """Channels per head in the channel split, ``d / N``."""
         return self.embed_dim // self.num_heads
 
@@ -302,7 +302,7 @@ def _glit_tiny() -> Arch:
 
 def _all_global(space: SearchSpace, name: str) -> Arch:
     # DeiT: every head global, e_v = 1 (d_k = d/N), d_z = 4.
-    block = BlockArch(g=space.num_heads, d_k=space.head_dim, d_z=4, e=None, k=None)
+    block = BlockArch(g=space.num_heads, d_k=space.head_channels, d_z=4, e=None, k=None)
     return Arch((block,) * space.depth, name=name)
 
 

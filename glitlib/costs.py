@@ -203,12 +203,12 @@ def measured_macs(model: torch.nn.Module, *inputs: torch.Tensor) -> int:
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .layers import ConvHead
+    from .layers import LocalHeads
     from .model import set_fused_attn
 
     fused = {m: m.fused_attn for m in model.modules() if hasattr(m, "fused_attn")}
     set_fused_attn(model, False)
-    banded = {m: m.banded_max_tokens for m in model.modules() if isinstance(m, ConvHead)}
+    banded = {m: m.banded_max_tokens for m in model.modules() if isinstance(m, LocalHeads)}
     for m in banded:
         m.banded_max_tokens = 0
     try:

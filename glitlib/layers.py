@@ -11,7 +11,7 @@ from timm.layers import DropPath
 from torch import Tensor, nn
 
 __all__ = [
-    "PatchEmbed", "GlobalHeads", "ConvHead", "banded_depthwise", "GlobalLocal", "global_local",
+    "PatchEmbed", "GlobalHeads", "LocalHeads", "banded_depthwise", "GlobalLocal", "global_local",
     "FFN", "Block",
 ]
 
@@ -34,7 +34,7 @@ class PatchEmbed(nn.Module):
 
 
 class GlobalHeads(nn.Module):
-    """``num_heads`` self-attention heads of width ``head_dim`` over ``dim`` channels.
+    """``num_heads`` self-attention heads of width ``d_k`` over ``dim`` channels.
 
     softmax(Q K^T / sqrt(d_k)) V per head, then a projection back to ``dim``.
     ``fused_attn`` picks ``F.scaled_dot_product_attention`` (fast); the explicit
@@ -43,17 +43,17 @@ class GlobalHeads(nn.Module):
 
     fused_attn: bool = True
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int):
+    def __init__(self, dim: int, num_heads: int, d_k: int):
         super().__init__()
-        self.num_heads, self.head_dim = num_heads, head_dim
-        inner = num_heads * head_dim
-        self.scale = head_dim**-0.5
+        self.num_heads, self.d_k = num_heads, d_k
+        inner = num_heads * d_k
+        self.scale = d_k**-0.5
         self.qkv = nn.Linear(dim, 3 * inner, bias=True)
         self.proj = nn.Linear(inner, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         B, T, _ = x.shape
-        qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim)
+        qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.d_k)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, T, d_k)
         if self.fused_attn:
             x = F.scaled_dot_product_attention(q, k, v)
@@ -63,7 +63,7 @@ class GlobalHeads(nn.Module):
         return self.proj(x.transpose(1, 2).reshape(B, T, -1))
 
 
-class ConvHead(nn.Module):
+class LocalHeads(nn.Module):
     """Local heads: pointwise -> GLU -> 1D depthwise -> BatchNorm -> Swish -> pointwise.
 
     The tokens are treated as a 1D sequence (the class token makes ``m^2 + 1``
@@ -135,7 +135,7 @@ class GlobalLocal(nn.Module):
         self.c_global = dim * g // num_heads
         self.c_local = dim - self.c_global
         self.attn = GlobalHeads(self.c_global, g, d_k) if g > 0 else None
-        self.conv = ConvHead(self.c_local, e, k) if g < num_heads else None
+        self.conv = LocalHeads(self.c_local, e, k) if g < num_heads else None
 
     def forward(self, x: Tensor) -> Tensor:
         return global_local(x, self.attn, self.conv, self.c_global)

@@ -86,7 +86,7 @@ def default_max_macs(space: SearchSpace) -> int:
 
     GLiT is compared with DeiT at DeiT's cost; this is that budget in any space.
     """
-    d_k = space.head_dim if space.head_dim in space.d_k else space.middle("d_k")
+    d_k = space.head_channels if space.head_channels in space.d_k else space.middle("d_k")
     block = BlockArch(space.num_heads, d_k, space.middle("d_z"), None, None)
     return CostModel(space).macs(Arch((block,) * space.depth))
 

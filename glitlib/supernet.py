@@ -2,7 +2,7 @@
 
 Weight sharing, per dimension: **separate weights per choice**, as in SPOS.
 Every block keeps one :class:`~glitlib.layers.GlobalHeads` per ``(g, d_k)``,
-one :class:`~glitlib.layers.ConvHead` per ``(N - g, e, k)`` and one
+one :class:`~glitlib.layers.LocalHeads` per ``(N - g, e, k)`` and one
 :class:`~glitlib.layers.FFN` per ``d_z``; the two LayerNorms of a block, the
 embedding, the final norm and the head are shared by all paths. Why:
 
@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .arch import Arch, ArchitectureError, BlockArch
-from .layers import FFN, ConvHead, GlobalHeads, global_local
+from .layers import FFN, LocalHeads, GlobalHeads, global_local
 from .model import Embedding, GLiT, init_weights
 from .paths import PathSpace
 
@@ -56,7 +56,7 @@ class SuperBlock(nn.Module):
             if b.g > 0 and _attn_key(b) not in self.attn:
                 self.attn[_attn_key(b)] = GlobalHeads(c_global, b.g, b.d_k)
             if b.g < num_heads and _conv_key(b, num_heads) not in self.conv:
-                self.conv[_conv_key(b, num_heads)] = ConvHead(dim - c_global, b.e, b.k)
+                self.conv[_conv_key(b, num_heads)] = LocalHeads(dim - c_global, b.e, b.k)
             if str(b.d_z) not in self.ffn:
                 self.ffn[str(b.d_z)] = FFN(dim, b.d_z, ffn_act, drop)
 

@@ -169,7 +169,7 @@ def from_deit(source: str | Path | Mapping | torch.nn.Module) -> GLiT:
     blocks = []
     for i in range(depth):
         d_z = sd[f"blocks.{i}.mlp.fc1.weight"].shape[0] // d
-        blocks.append(BlockArch(space.num_heads, space.head_dim, d_z, None, None))
+        blocks.append(BlockArch(space.num_heads, space.head_channels, d_z, None, None))
     if depth != space.depth:
         space = SearchSpace(**{**space.__dict__, "depth": depth})
     num_classes = sd["head.weight"].shape[0] if "head.weight" in sd else space.num_classes

@@ -15,7 +15,7 @@ def test_presets_follow_the_paper():
     assert (tiny.embed_dim, tiny.num_heads, small.embed_dim, small.num_heads) == (192, 3, 384, 6)
     assert (base.embed_dim, base.num_heads) == (768, 12)
     for space in (tiny, small, base):
-        assert space.num_tokens == 197 and space.head_dim == 64
+        assert space.num_tokens == 197 and space.head_channels == 64
         assert space.d_k == (32, 64, 128) and space.k == (17, 31, 45)
         assert space.d_z == (2, 4, 6) and space.e == (1, 2, 4)
 

@@ -44,7 +44,7 @@ def test_global_heads_equal_timm_attention():
 
 @pytest.mark.parametrize("e, k", [(1, 3), (2, 17), (4, 45)])
 def test_conv_head_steps(e, k):
-    head = gl.ConvHead(16, e, k).eval()
+    head = gl.LocalHeads(16, e, k).eval()
     with torch.no_grad():
         head.norm.running_mean.uniform_(-1, 1)
         head.norm.running_var.uniform_(0.5, 2)
@@ -77,7 +77,7 @@ def test_banded_depthwise_equals_depthwise_conv(t, k):
 
 @pytest.mark.parametrize("t", [17, 64])
 def test_conv_head_banded_and_conv_paths_agree(t):
-    head = gl.ConvHead(8, 2, 5).eval()
+    head = gl.LocalHeads(8, 2, 5).eval()
     x = torch.randn(2, t, 8)
     fast = head(x)
     head.banded_max_tokens = 0
@@ -85,7 +85,7 @@ def test_conv_head_banded_and_conv_paths_agree(t):
 
 
 def test_conv_head_is_local():
-    head = gl.ConvHead(8, 1, 5).eval()
+    head = gl.LocalHeads(8, 1, 5).eval()
     x = torch.randn(1, 40, 8, requires_grad=True)
     head(x)[0, 20].sum().backward()
     touched = (x.grad[0].abs().sum(-1) > 0).nonzero().flatten().tolist()

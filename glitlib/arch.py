@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .errors import GlitError
+
 __all__ = [
     "ArchitectureError",
     "BlockArch",
@@ -27,11 +29,22 @@ __all__ = [
     "NAMED_ARCHS",
     "get_arch",
     "load_arch",
+    "load_space",
+    "spaces_that_fit",
 ]
 
 
-class ArchitectureError(ValueError):
+class ArchitectureError(GlitError, ValueError):
     """An architecture or search space that cannot exist; the message says why."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_SKELETON = ("img_size", "patch_size", "in_chans", "num_classes", "embed_dim", "depth",
+             "num_heads")
+_CHOICES = ("d_k", "d_z", "e", "k")
 
 
 @dataclass(frozen=True)
@@ -40,7 +53,8 @@ class SearchSpace:
 
     The skeleton (image and patch size, width ``embed_dim``, ``depth`` blocks of
     ``num_heads`` heads) is shared by every architecture of the space; the
-    candidate tuples are what the search may pick per block.
+    candidate tuples are what the search may pick per block. Every field is
+    checked on construction, so a space that exists can be built and counted.
     """
 
     name: str
@@ -57,38 +71,39 @@ class SearchSpace:
     k: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        for key in ("d_k", "d_z", "e", "k"):
-            object.__setattr__(self, key, tuple(getattr(self, key)))
+        where = f"space {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            raise ArchitectureError(f"search space: name must be a non-empty string, got "
+                                    f"{self.name!r}")
+        for key in _SKELETON:
+            v = getattr(self, key)
+            if not _is_int(v) or not 1 <= v <= 1_000_000:
+                raise ArchitectureError(f"{where}: {key} must be an integer from 1 to "
+                                        f"1000000, got {v!r}")
+        for key in _CHOICES:
+            values = getattr(self, key)
+            if not isinstance(values, (list, tuple)) or not values or any(
+                    not _is_int(v) or not 1 <= v <= 1_000_000 for v in values):
+                raise ArchitectureError(f"{where}: {key} must be a non-empty list of integers "
+                                        f"from 1 to 1000000, got {values!r}")
+            if len(set(values)) != len(values):
+                raise ArchitectureError(f"{where}: {key} lists a candidate twice: {values!r}")
+            object.__setattr__(self, key, tuple(values))
         if self.img_size % self.patch_size:
             raise ArchitectureError(
-                f"space {self.name!r}: img_size={self.img_size} is not divisible by "
+                f"{where}: img_size={self.img_size} is not divisible by "
                 f"patch_size={self.patch_size}; pick an image size that is a "
                 "multiple of the patch size"
             )
         if self.embed_dim % self.num_heads:
             raise ArchitectureError(
-                f"space {self.name!r}: embed_dim={self.embed_dim} is not divisible by "
+                f"{where}: embed_dim={self.embed_dim} is not divisible by "
                 f"num_heads={self.num_heads}; the channel split needs d/N whole"
             )
-        for key in ("d_k", "d_z", "e", "k"):
-            values = getattr(self, key)
-            if not values or any(int(v) != v or v <= 0 for v in values):
-                raise ArchitectureError(
-                    f"space {self.name!r}: candidates for {key} must be positive "
-                    f"integers, got {values}"
-                )
         if any(v % 2 == 0 for v in self.k):
             raise ArchitectureError(
-                f"space {self.name!r}: kernel sizes must be odd for 'same' "
-                f"padding, got k={self.k}"
+                f"{where}: kernel sizes must be odd for 'same' padding, got k={list(self.k)}"
             )
-        ints = ("img_size", "patch_size", "in_chans", "num_classes")
-        for key in (*ints, "embed_dim", "depth", "num_heads"):
-            if getattr(self, key) <= 0:
-                raise ArchitectureError(
-                    f"space {self.name!r}: {key} must be positive, "
-                    f"got {getattr(self, key)}"
-                )
 
     # -- derived sizes -------------------------------------------------------
     @property
@@ -119,16 +134,28 @@ class SearchSpace:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SearchSpace:
+    def from_dict(cls, data: dict[str, Any], where: str = "search space JSON") -> SearchSpace:
+        if not isinstance(data, dict):
+            raise ArchitectureError(f"{where}: expected an object with the keys "
+                                    f"{sorted(cls.__dataclass_fields__)}, got "
+                                    f"{type(data).__name__}")
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
         missing = known - set(data)
         if unknown or missing:
             raise ArchitectureError(
-                f"search space JSON: unknown keys {sorted(unknown)}, missing keys "
+                f"{where}: unknown keys {sorted(unknown)}, missing keys "
                 f"{sorted(missing)}; expected exactly {sorted(known)}"
             )
-        return cls(**data)
+        try:
+            return cls(**data)
+        except ArchitectureError as err:
+            raise ArchitectureError(f"{where}: {err}") from None
+
+    def fits(self, shape: tuple[int, ...], num_classes: int) -> bool:
+        """Whether images of ``shape`` (C, H, W) and ``num_classes`` classes fit this space."""
+        return (tuple(shape) == (self.in_chans, self.img_size, self.img_size)
+                and num_classes <= self.num_classes)
 
 
 @dataclass(frozen=True)
@@ -145,6 +172,14 @@ class BlockArch:
     d_z: int
     e: int | None
     k: int | None
+
+    def __post_init__(self) -> None:
+        for key in ("g", "d_k", "d_z", "e", "k"):
+            v = getattr(self, key)
+            optional = key not in ("g", "d_z")
+            if not (_is_int(v) or (optional and v is None)):
+                kind = "an integer or null" if optional else "an integer"
+                raise ArchitectureError(f"block: {key} must be {kind}, got {v!r}")
 
     def canonical(self, num_heads: int) -> BlockArch:
         """The same block with the values it does not use dropped."""
@@ -166,7 +201,10 @@ class BlockArch:
                 f"{where}: expected an object with keys g, d_k, d_z, e, k "
                 f"(d_k/e/k may be null), got {data!r}"
             )
-        return cls(**{key: data.get(key) for key in keys})
+        try:
+            return cls(**{key: data.get(key) for key in keys})
+        except ArchitectureError as err:
+            raise ArchitectureError(f"{where}: {str(err).removeprefix('block: ')}") from None
 
 
 @dataclass(frozen=True)
@@ -177,6 +215,13 @@ class Arch:
     name: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.blocks, (list, tuple)):
+            raise ArchitectureError(f"an architecture is a sequence of BlockArch, got "
+                                    f"{type(self.blocks).__name__}")
+        for i, b in enumerate(self.blocks):
+            if not isinstance(b, BlockArch):
+                raise ArchitectureError(f"block {i}: expected a BlockArch, got {b!r}; build "
+                                        "blocks with BlockArch(g, d_k, d_z, e, k)")
         object.__setattr__(self, "blocks", tuple(self.blocks))
 
     @property
@@ -262,12 +307,18 @@ def _parse_json(text: str, what: str) -> Any:
 # 8x8 scikit-learn digits, sized so a CPU search takes minutes. Its 2x2 patches
 # give a 4x4 grid (17 tokens); k in {3, 5, 9} mirrors {17, 31, 45} on 14x14:
 # the smallest kernel sees only its row, the largest reaches the rows above and
-# below (a raster-order neighbour one row away is 4 tokens off).
+# below (a raster-order neighbour one row away is 4 tokens off). cifar: 32x32 RGB
+# in 4x4 patches (an 8x8 grid, 65 tokens) on DeiT-Tiny's width; k in {9, 17, 25}
+# spans about 1, 2 and 3 rows of 8 tokens, as {17, 31, 45} do on 14 tokens a row.
 _PAPER = dict(d_k=(32, 64, 128), d_z=(2, 4, 6), e=(1, 2, 4), k=(17, 31, 45))
 SPACES: dict[str, SearchSpace] = {
     "tiny": SearchSpace("tiny", 224, 16, 3, 1000, 192, 12, 3, **_PAPER),
     "small": SearchSpace("small", 224, 16, 3, 1000, 384, 12, 6, **_PAPER),
     "base": SearchSpace("base", 224, 16, 3, 1000, 768, 12, 12, **_PAPER),
+    "cifar": SearchSpace(
+        "cifar", 32, 4, 3, 10, 192, 12, 3, d_k=(32, 64, 128), d_z=(2, 4, 6),
+        e=(1, 2, 4), k=(9, 17, 25),
+    ),
     "digits": SearchSpace(
         "digits", 8, 2, 1, 10, 48, 4, 3, d_k=(8, 16, 32), d_z=(1, 2, 4),
         e=(1, 2, 4), k=(3, 5, 9),
@@ -283,9 +334,40 @@ def get_space(name_or_space: str | SearchSpace | dict[str, Any]) -> SearchSpace:
         return SearchSpace.from_dict(name_or_space)
     if name_or_space not in SPACES:
         raise ArchitectureError(
-            f"unknown search space {name_or_space!r}; choose one of {list(SPACES)}"
+            f"unknown search space {name_or_space!r}; choose one of {list(SPACES)} "
+            "or give a space JSON file"
         )
     return SPACES[name_or_space]
+
+
+def load_space(source: str | Path | SearchSpace | dict[str, Any]) -> SearchSpace:
+    """A search space from a preset name, a dict, a space, or a JSON file (the one parser).
+
+    A space JSON holds exactly the fields of :class:`SearchSpace`, e.g. for 64x64 RGB
+    photos of 5 classes::
+
+        {"name": "flowers", "img_size": 64, "patch_size": 8, "in_chans": 3,
+         "num_classes": 5, "embed_dim": 96, "depth": 6, "num_heads": 3,
+         "d_k": [16, 32, 64], "d_z": [2, 4, 6], "e": [1, 2, 4], "k": [5, 9, 13]}
+    """
+    if isinstance(source, (SearchSpace, dict)):
+        return get_space(source)
+    text = str(source)
+    if text in SPACES:
+        return SPACES[text]
+    path = Path(text)
+    if path.suffix != ".json" and not path.is_file():
+        return get_space(text)  # an unknown preset name: the message lists the presets
+    if not path.is_file():
+        raise ArchitectureError(f"search space file {path} does not exist; give a preset "
+                                f"({', '.join(SPACES)}) or an existing JSON file")
+    return SearchSpace.from_dict(_read_json_file(path, "search space file"),
+                                 where=f"search space file {path}")
+
+
+def spaces_that_fit(shape: tuple[int, ...], num_classes: int) -> list[str]:
+    """The presets whose images and classes fit a dataset."""
+    return [name for name, space in SPACES.items() if space.fits(shape, num_classes)]
 
 
 def _glit_tiny() -> Arch:
@@ -343,12 +425,32 @@ def load_arch(
             f"architecture {text!r} is neither a named architecture "
             f"{list(NAMED_ARCHS)} nor an existing JSON file"
         )
-    data = _parse_json(path.read_text(), f"architecture file {path}")
-    arch = Arch.from_dict(data)
-    if isinstance(data, dict) and "space" in data and space is None:
-        space = get_space(data["space"])
+    data = _read_json_file(path, "architecture file")
+    try:
+        arch = Arch.from_dict(data)
+        if isinstance(data, dict) and "space" in data and space is None:
+            space = get_space(data["space"])
+    except ArchitectureError as err:
+        raise ArchitectureError(f"architecture file {path}: {err}") from None
     if space is None:
         raise ArchitectureError(
             f"architecture file {path} names no search space; pass --space"
         )
-    return space, arch.validate(space)
+    try:
+        return space, arch.validate(space)
+    except ArchitectureError as err:
+        raise ArchitectureError(f"architecture file {path}: {err}") from None
+
+
+def _read_json_file(path: Path, what: str) -> Any:
+    """Parse a JSON file, naming the file and the fix when it is not JSON."""
+    raw = path.read_bytes()
+    if raw[:2] == b"PK" or raw[:1] == b"\x80":
+        raise ArchitectureError(f"{what} {path} is a binary file (a checkpoint?), not JSON; "
+                                "give the JSON file glit wrote (e.g. arch.json)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ArchitectureError(f"{what} {path} is not UTF-8 text (byte {err.start}); give a "
+                                "JSON file") from None
+    return _parse_json(text, f"{what} {path}")

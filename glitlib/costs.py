@@ -204,7 +204,7 @@ def measured_macs(model: torch.nn.Module, *inputs: torch.Tensor) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     from .layers import LocalHeads
-    from .model import set_fused_attn
+    from .model import use_fused_attention as set_fused_attn
 
     fused = {m: m.fused_attn for m in model.modules() if hasattr(m, "fused_attn")}
     set_fused_attn(model, False)

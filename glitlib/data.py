@@ -16,6 +16,7 @@ permutation.
 
 from __future__ import annotations
 
+import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .errors import DataError
+
 __all__ = ["TensorData", "Splits", "split_indices", "load_digits", "load_image_folder",
-           "load_cifar10", "load_dataset", "batch_at", "iterate", "rank_and_world"]
+           "load_cifar10", "load_dataset", "batch_at", "iterate", "rank_and_world",
+           "read_cifar_batch", "MIN_PER_CLASS"]
+
+# Each class needs an image in each of the three splits, and a few to train on.
+MIN_PER_CLASS = 5
 
 
 @dataclass
@@ -64,6 +71,16 @@ def split_indices(labels: np.ndarray, val_frac: float, test_frac: float,
     """Stratified train/val/test indices: every class keeps its share in every split."""
     from sklearn.model_selection import train_test_split
 
+    counts = np.bincount(labels)
+    present = counts[counts > 0]
+    if len(present) < 2:
+        raise DataError(f"the dataset has {len(present)} class(es); a classifier needs at "
+                        "least 2")
+    if present.min() < MIN_PER_CLASS:
+        small = int(np.flatnonzero((counts > 0) & (counts < MIN_PER_CLASS))[0])
+        raise DataError(f"class {small} has {counts[small]} images; every class needs at "
+                        f"least {MIN_PER_CLASS} to be split into train, held-out and test: "
+                        "add images or drop the class")
     idx = np.arange(len(labels))
     parts: dict[str, np.ndarray] = {}
     rest = idx
@@ -106,49 +123,86 @@ def load_digits(seed: int = 0, val_frac: float = 0.2, test_frac: float = 0.2) ->
     return _make_splits(x, y, "digits", seed, val_frac, test_frac)
 
 
-def load_image_folder(root: str | Path, img_size: int, in_chans: int = 3, seed: int = 0,
-                      val_frac: float = 0.2, test_frac: float = 0.2) -> Splits:
+_GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+
+
+def load_image_folder(root: str | Path, seed: int = 0, val_frac: float = 0.2,
+                      test_frac: float = 0.2) -> Splits:
     """A folder with one subfolder per class (torchvision ``ImageFolder``), split three ways.
 
-    The images are resized to ``img_size`` and kept in memory: right for folders up
-    to a few hundred thousand small images.
+    Images keep their own size (nothing is shrunk behind the user's back: the search
+    space must fit them) and are kept in memory, which suits folders of up to a few
+    hundred thousand small images. Colour images give 3 channels; a folder of only
+    greyscale images gives 1.
     """
-    from torchvision import datasets, transforms
+    from PIL import Image
+    from torchvision import datasets
+    from torchvision.transforms.functional import pil_to_tensor
 
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"data directory {root} does not exist; give a folder with "
-                                "one subfolder of images per class")
-    tf = [transforms.Resize((img_size, img_size))]
-    if in_chans == 1:
-        tf.append(transforms.Grayscale(1))
-    tf.append(transforms.ToTensor())
+        raise DataError(f"data folder {root} does not exist; give a folder with one "
+                        "subfolder of images per class")
     try:
-        ds = datasets.ImageFolder(str(root), transform=transforms.Compose(tf))
-        pairs = [ds[i] for i in range(len(ds))]
+        ds = datasets.ImageFolder(str(root), loader=Image.open)
+        images = [(Image.open(path), label) for path, label in ds.samples]
+        grey = all(im.mode in _GREY_MODES for im, _ in images)
+        sizes = {im.size: path for (im, _), (path, _) in zip(images, ds.samples)}
+        if len(sizes) > 1:
+            (s1, p1), (s2, p2) = list(sizes.items())[:2]
+            raise DataError(f"images in {root} have different sizes ({s1[0]}x{s1[1]} in "
+                            f"{p1}, {s2[0]}x{s2[1]} in {p2}); resize them to one size")
+        x = torch.stack([pil_to_tensor(im.convert("L" if grey else "RGB"))
+                         for im, _ in images]).float() / 255.0
     except (FileNotFoundError, OSError) as err:
-        raise ValueError(f"data directory {root} is not an image folder ({err}); give a "
-                         "folder with one subfolder of images per class") from None
+        first = str(err).splitlines()[0][:160]
+        raise DataError(f"data folder {root} is not a readable image folder ({first}); give a "
+                        "folder with one subfolder of images per class") from None
     if len(ds.classes) < 2:
-        raise ValueError(f"data directory {root} has {len(ds.classes)} class folder(s); "
-                         "an image folder needs at least 2")
-    x = torch.stack([p[0] for p in pairs])
-    y = torch.tensor([p[1] for p in pairs], dtype=torch.long)
+        raise DataError(f"data folder {root} has {len(ds.classes)} class folder(s); an image "
+                        "folder needs at least 2")
+    y = torch.tensor([label for _, label in images], dtype=torch.long)
     return _make_splits(x, y, f"folder:{root.name}", seed, val_frac, test_frac)
 
 
-def _cifar_batch(path: Path) -> tuple[Tensor, Tensor]:
-    with open(path, "rb") as f:
-        d = pickle.load(f, encoding="bytes")  # the official CIFAR-10 python format
-    x = torch.tensor(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-    return x.float() / 255.0, torch.tensor(d[b"labels"], dtype=torch.long)
+class _CifarUnpickler(pickle.Unpickler):
+    """Admits only what CIFAR-10's python batches hold: dicts, lists, str, bytes, ints
+    and numpy arrays. Any other global (``os.system``, ...) is refused, so a crafted
+    file cannot run code; torchvision's reader calls plain ``pickle.load``."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
+                                                             "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> tuple[Tensor, Tensor]:
+    """One CIFAR-10 python batch: images (N, 3, 32, 32) in [0, 1] and labels."""
+    try:
+        d = _CifarUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+        x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        y = torch.tensor(np.asarray(d[b"labels"], dtype=np.int64))
+    except (pickle.UnpicklingError, KeyError, ValueError, TypeError, EOFError,
+            IndexError, AttributeError) as err:
+        raise DataError(f"CIFAR-10 file {path} is malformed ({str(err)[:100]}); delete the "
+                        "folder and pass --download, or point --data to a good copy") from None
+    if len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() > 9)):
+        raise DataError(f"CIFAR-10 file {path} has {len(x)} images but {len(y)} labels in "
+                        "0-9; it is malformed: fetch it again (--download)")
+    return torch.from_numpy(x.copy()).float() / 255.0, y
 
 
 def load_cifar10(root: str | Path, seed: int = 0, val_frac: float = 0.1,
                  download: bool = False) -> Splits:
     """CIFAR-10 from ``root/cifar-10-batches-py``; its own test batch is the test split.
 
-    Downloads (through torchvision) only when ``download`` is true.
+    Downloads (through torchvision) only when ``download`` is true; reads the
+    files with a restricted unpickler (:func:`read_cifar_batch`).
     """
     root = Path(root)
     base = root / "cifar-10-batches-py"
@@ -158,33 +212,29 @@ def load_cifar10(root: str | Path, seed: int = 0, val_frac: float = 0.1,
     names = [f"data_batch_{i}" for i in range(1, 6)]
     missing = [n for n in [*names, "test_batch"] if not (base / n).is_file()]
     if missing:
-        raise FileNotFoundError(f"CIFAR-10 not found in {base} (missing {missing[0]}); pass "
-                                "--download to fetch it, or --data to the folder holding it")
-    try:
-        parts = [_cifar_batch(base / n) for n in names]
-        tx, ty = _cifar_batch(base / "test_batch")
-    except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
-        raise ValueError(f"CIFAR-10 files in {base} are malformed ({err!r}); delete the "
-                         "folder and pass --download") from None
+        raise DataError(f"CIFAR-10 not found in {base} (missing {missing[0]}); pass "
+                        "--download to fetch it, or --data to the folder holding it")
+    parts = [read_cifar_batch(base / n) for n in names]
+    tx, ty = read_cifar_batch(base / "test_batch")
     x, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    std = x.std(dim=(0, 2, 3), keepdim=True)
+    std = x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
     test = TensorData((tx - mean) / std, ty)
     return _make_splits(x, y, "cifar10", seed, val_frac, 0.0, test=test)
 
 
-def load_dataset(name: str, seed: int = 0, data_dir: str | None = None, img_size: int = 8,
-                 in_chans: int = 1, download: bool = False) -> Splits:
+def load_dataset(name: str, seed: int = 0, data_dir: str | None = None,
+                 download: bool = False) -> Splits:
     """``digits`` (bundled), ``cifar10`` (``data_dir``) or ``folder`` (``data_dir``)."""
     if name == "digits":
         return load_digits(seed)
     if data_dir is None:
-        raise ValueError(f"dataset {name!r} needs --data DIR")
+        raise DataError(f"dataset {name!r} needs a data folder: pass --data DIR")
     if name == "cifar10":
         return load_cifar10(data_dir, seed, download=download)
     if name == "folder":
-        return load_image_folder(data_dir, img_size, in_chans, seed)
-    raise ValueError(f"unknown dataset {name!r}; choose digits, cifar10 or folder")
+        return load_image_folder(data_dir, seed)
+    raise DataError(f"unknown dataset {name!r}; choose digits, cifar10 or folder")
 
 
 def rank_and_world() -> tuple[int, int]:

@@ -1,6 +1,6 @@
 """Evolutionary search (SPOS) and random search, under a MACs limit.
 
-Per generation: the top-k of every candidate evaluated so far are the parents;
+Per generation: the ``parents`` best candidates evaluated so far breed;
 ``mutations`` children change each block with probability ``mutate_prob``;
 ``crossovers`` children take each block from one of two parents; random paths
 fill the population. A child that is a duplicate (same canonical architecture
@@ -16,39 +16,22 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 from tqdm.auto import tqdm
 
 from .arch import Arch
+from .budget import check_macs_range
+from .config import EvolutionConfig
 from .costs import CostModel
+from .errors import CheckpointError
 from .io import read_json, write_json
 from .paths import PathSpace
-from .sampling import check_macs_range, step_rng
+from .records import Candidate, best_candidates
+from .sampling import step_rng
 
-__all__ = ["EvolutionConfig", "evolve", "next_generation", "random_search", "top_candidates"]
-
-
-@dataclass
-class EvolutionConfig:
-    """SPOS's defaults: 50 x 20 = 1,000 candidates."""
-
-    population: int = 50
-    generations: int = 20
-    top_k: int = 10
-    mutations: int = 25
-    crossovers: int = 25
-    mutate_prob: float = 0.1
-    max_macs: int | None = None
-    seed: int = 0
-    max_tries: int = 200  # rejections in a row before a generation stops growing
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EvolutionConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+__all__ = ["EvolutionConfig", "evolve", "next_generation", "random_search", "read_search"]
 
 
 class _Generation:
@@ -88,10 +71,11 @@ class _Generation:
 
 
 def next_generation(paths: PathSpace, cm: CostModel, cfg: EvolutionConfig, seen: set[Arch],
-                    records: list[dict[str, Any]], gen: int) -> list[Arch]:
+                    found: list[Candidate], gen: int) -> list[Arch]:
     """Generation ``gen``'s new candidates: mutations, crossovers, random fill."""
+    cfg = cfg.resolve()
     g = _Generation(paths, cm, cfg, seen, step_rng(cfg.seed, gen, "evolution"))
-    parents = [Arch.from_dict({"blocks": r["arch"]}) for r in top_candidates(records, cfg.top_k)]
+    parents = [c.arch for c in best_candidates(found, cfg.parents)]
     if parents:  # never more children than the population
         g.fill(lambda: g.mutate(parents), min(cfg.mutations, cfg.population))
         g.fill(lambda: g.crossover(parents),
@@ -100,52 +84,68 @@ def next_generation(paths: PathSpace, cm: CostModel, cfg: EvolutionConfig, seen:
     return g.children
 
 
-def top_candidates(records: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
-    """The ``k`` best records by held-out accuracy (ties: fewer MACs, then earlier)."""
-    order = sorted(range(len(records)),
-                   key=lambda i: (-records[i]["accuracy"], records[i]["macs"], i))
-    return [records[i] for i in order[:k]]
+def read_search(path: str | Path, run: str | None = None) -> tuple[dict, list[Candidate]]:
+    """A ``search.json``: its header (config, space, run, next generation) and candidates."""
+    state = read_json(path, "search results")
+    where = f"search results {path}"
+    if isinstance(state, dict) and "records" in state:
+        raise CheckpointError(f"{where} were written by an older glitlib (a 'records' list); "
+                              "rerun glit evolve, or rename 'records' to 'candidates', "
+                              "'accuracy' to 'supernet_accuracy' and add the 'space'")
+    if not isinstance(state, dict) or not isinstance(state.get("candidates"), list):
+        raise CheckpointError(f"{where} hold no candidate list; rerun glit evolve")
+    if "space" not in state:
+        raise CheckpointError(f"{where} do not name their search space; rerun glit evolve")
+    if run is not None and state.get("run") != run:
+        raise CheckpointError(f"{where} belong to another run (other settings or seed); "
+                              "delete the file and rerun with --resume, or --overwrite")
+    cands = [Candidate.from_dict(c, f"{where}, candidate {i}")
+             for i, c in enumerate(state["candidates"])]
+    return state, cands
 
 
 def evolve(paths: PathSpace, score: Callable[[Arch], float], cfg: EvolutionConfig,
            state_file: str | Path | None = None, resume: bool = False,
-           progress: bool = True, desc: str = "evolution") -> list[dict[str, Any]]:
-    """Run the search; return every evaluated candidate as a record.
+           progress: bool | None = None, desc: str = "evolution",
+           meta: dict | None = None) -> list[Candidate]:
+    """Run the search; return every evaluated :class:`~glitlib.records.Candidate`.
 
-    A record: ``generation``, ``arch`` (block dicts), ``macs``, ``params``,
-    ``accuracy`` (held-out, in [0, 1]).
+    ``state_file`` (``search.json``) is rewritten after every generation with the
+    space, the settings and ``meta`` (the run fingerprint), so it names all it
+    needs to be read again.
     """
+    cfg = cfg.resolve()
     cm = CostModel(paths.space)
-    check_macs_range(paths, cm, None, cfg.max_macs)
-    records: list[dict[str, Any]] = []
+    check_macs_range(paths, None, cfg.max_macs, cm)
+    found: list[Candidate] = []
     start = 0
+    meta = meta or {}
     if resume and state_file is not None and Path(state_file).exists():
-        saved = read_json(state_file, "evolution state")
+        saved, found = read_search(state_file, meta.get("run"))
         if saved.get("config") != asdict(cfg):
-            raise ValueError(f"{state_file} was written with other search settings; rerun "
-                             "with the same settings, or --overwrite to start afresh")
-        records, start = saved["records"], saved["next_generation"]
-    seen = {Arch.from_dict({"blocks": r["arch"]}) for r in records}
-    bar = tqdm(total=cfg.generations * cfg.population, desc=desc, disable=not progress,
-               leave=False, initial=len(records))
+            raise CheckpointError(f"{state_file} was written with other search settings; "
+                                  "rerun with the same settings, or --overwrite")
+        start = saved["next_generation"]
+    seen = {c.arch for c in found}
+    bar = tqdm(total=cfg.generations * cfg.population, desc=desc,
+               disable=None if progress is None else not progress, leave=False,
+               initial=len(found))
     for gen in range(start, cfg.generations):
-        children = next_generation(paths, cm, cfg, seen, records, gen)
-        for arch in children:
+        for arch in next_generation(paths, cm, cfg, seen, found, gen):
             cost = cm(arch)
-            records.append({"generation": gen, "arch": [b.to_dict() for b in arch.blocks],
-                            "macs": cost.macs, "params": cost.params,
-                            "accuracy": score(arch)})
+            found.append(Candidate(arch, cost.macs, cost.params, score(arch), gen))
             bar.update()
         if state_file is not None:
-            write_json(state_file, {"config": asdict(cfg), "next_generation": gen + 1,
-                                    "records": records})
+            write_json(state_file, {**meta, "space": paths.space.to_dict(),
+                                    "config": asdict(cfg), "next_generation": gen + 1,
+                                    "candidates": [c.to_dict() for c in found]})
     bar.close()
-    return records
+    return found
 
 
 def random_search(paths: PathSpace, score: Callable[[Arch], float], cfg: EvolutionConfig,
                   state_file: str | Path | None = None, resume: bool = False,
-                  progress: bool = True) -> list[dict[str, Any]]:
+                  progress: bool | None = None, meta: dict | None = None) -> list[Candidate]:
     """The baseline on the same budget: every candidate a fresh random path."""
-    cfg = EvolutionConfig(**{**asdict(cfg), "mutations": 0, "crossovers": 0})
-    return evolve(paths, score, cfg, state_file, resume, progress, desc="random search")
+    cfg = replace(cfg, mutations=0, crossovers=0)
+    return evolve(paths, score, cfg, state_file, resume, progress, "random search", meta)

@@ -1,37 +1,85 @@
-"""Safe files: atomic writes and checkpoint loading that fails with one clear line.
+"""Safe files: atomic writes, JSON and checkpoints that fail with one clear line.
 
 A run can be killed at any instant; a file is therefore written to a temporary
-name in the same directory and moved into place with ``os.replace`` (atomic on
-POSIX), so a reader sees the old file or the new one, never half of one.
+name in the same directory (``.glit-tmp-<name>.<random>``) and moved into place
+with ``os.replace`` (atomic on POSIX), so a reader sees the old file or the new
+one, never half of one. A kill mid-write leaves only such a temporary, which the
+next run in that folder removes (:class:`~glitlib.rundir.RunDir`). Files get the
+user's usual permissions (``0666`` minus the umask), not ``mkstemp``'s ``0600``.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: no code in a file
+ever runs, whoever wrote it.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
+from .errors import CheckpointError, OutputError
 
-__all__ = ["CheckpointError", "atomic_write_bytes", "write_json", "read_json",
-           "save_checkpoint", "load_checkpoint", "prepare_out_dir"]
+__all__ = ["CheckpointError", "TMP_PREFIX", "atomic_write_bytes", "write_json", "read_json",
+           "save_checkpoint", "load_checkpoint", "save_figure", "on_write", "os_error"]
+
+TMP_PREFIX = ".glit-tmp-"
+
+# Called with each path just before it is moved into place (RunDir records it).
+_write_hooks: list[Callable[[Path], None]] = []
 
 
-class CheckpointError(ValueError):
-    """A checkpoint or result file that cannot be used; the message says how to fix it."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+_MODE = 0o666 & ~_umask()
+
+
+def on_write(hook: Callable[[Path], None]) -> Callable[[], None]:
+    """Register ``hook(path)`` for every atomic write; returns the function that removes it."""
+    _write_hooks.append(hook)
+    return lambda: _write_hooks.remove(hook)
+
+
+def os_error(err: OSError, action: str, path: str | Path) -> OutputError:
+    """One line for an operating-system fault: the path, the problem, the fix."""
+    why = {errno.EACCES: "permission denied; check the folder's permissions",
+           errno.EPERM: "operation not permitted; check the folder's permissions",
+           errno.EROFS: "the file system is read-only; choose another --out",
+           errno.ENOSPC: "no space left on the device; free space and rerun with --resume",
+           errno.EDQUOT: "disk quota exceeded; free space and rerun with --resume",
+           errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+           errno.EEXIST: "a file with that name exists; choose another path",
+           errno.EISDIR: "it is a folder; give a file"}.get(err.errno,
+                                                          err.strerror or str(err))
+    return OutputError(f"cannot {action} {path}: {why}")
+
+
+def _atomic(path: Path, write: Callable[[Any], None]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.")
+    except OSError as err:
+        raise os_error(err, "write", path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _MODE)
+        for hook in list(_write_hooks):
+            hook(path)
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise os_error(err, "write", path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -46,40 +94,61 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
 
 
+def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> None:
+    """Save a matplotlib figure atomically (rendered in memory first)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    if not path.is_file():
+        raise CheckpointError(f"{what} {path} does not exist; check the path")
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise os_error(err, f"read {what}", path) from None
+
+
 def read_json(path: str | Path, what: str = "result file") -> Any:
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist; check the path")
+    raw = _read_bytes(path, what)
     try:
-        return json.loads(path.read_text())
+        return json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(
-            f"{what} {path} is corrupted ({err}); delete it and rerun the step that "
-            "writes it") from None
+            f"{what} {path} is corrupted ({type(err).__name__}); delete that file and rerun "
+            "the step that writes it (glit ... --resume redoes only what is missing)"
+        ) from None
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """``torch.save`` atomically. Keep ``state`` to tensors and plain Python values."""
+    import torch
+
     _atomic(Path(path), lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | Path, space: dict[str, Any] | None = None,
-                    kind: str | None = None) -> dict[str, Any]:
+                    kind: str | None = None, run: str | None = None) -> dict[str, Any]:
     """Load with ``weights_only=True`` (no code runs) and check what it holds.
 
-    ``space``/``kind``: the search space (as a dict) and the kind of checkpoint
-    the caller expects; a mismatch is an error that names both.
+    ``space``/``kind``/``run``: the search space (as a dict), the kind of
+    checkpoint and the run fingerprint the caller expects; a mismatch is an
+    error that names both.
     """
+    import torch
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; check the path")
+    raw = _read_bytes(path, "checkpoint")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, wrong format, unsafe pickle, ...
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"checkpoint {path} is corrupted or not a glitlib checkpoint ({first[:120]}); "
-            "delete it and rerun with --overwrite, or point to another file") from None
+            f"checkpoint {path} is corrupted or not a glitlib checkpoint ({first[:100]}); "
+            "delete that file and rerun with --resume (only its step is redone), or point "
+            "to another file") from None
     if not isinstance(state, dict) or "space" not in state or "kind" not in state:
         raise CheckpointError(f"checkpoint {path} is not a glitlib checkpoint "
                               "(no 'space'/'kind'); point to a file glit wrote")
@@ -90,30 +159,14 @@ def load_checkpoint(path: str | Path, space: dict[str, Any] | None = None,
         raise CheckpointError(
             f"checkpoint {path} is for search space {state['space'].get('name')!r} "
             f"({_diff(state['space'], space)}), not {space.get('name')!r}; use the same "
-            "--preset/--space as the run that wrote it, or --overwrite to start afresh")
+            "--preset as the run that wrote it")
+    if run is not None and state.get("run") != run:
+        raise CheckpointError(
+            f"checkpoint {path} belongs to another run (other settings or seed); delete it "
+            "and rerun with --resume, or start afresh with --overwrite")
     return state
 
 
 def _diff(a: dict[str, Any], b: dict[str, Any]) -> str:
     keys = [k for k in b if a.get(k) != b.get(k)]
     return ", ".join(f"{k}: {a.get(k)} vs {b.get(k)}" for k in keys[:3]) or "same values"
-
-
-def prepare_out_dir(out: str | Path, resume: bool, overwrite: bool) -> Path:
-    """Create ``out``; refuse an existing non-empty one unless resuming or overwriting."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} is a file; give a directory")
-    if out.is_dir() and any(out.iterdir()) and not (resume or overwrite):
-        raise FileExistsError(
-            f"output directory {out} already exists and is not empty; pass --resume to "
-            "continue that run or --overwrite to start a new one there")
-    if overwrite and out.is_dir() and any(out.iterdir()) and not resume:
-        if not (out / "config.json").is_file():
-            raise FileExistsError(
-                f"--overwrite refuses to delete {out}: it holds no config.json, so it is not a "
-                "glit output directory; remove it yourself or choose another --out")
-        import shutil
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out

@@ -1,13 +1,19 @@
 """The parts of a GLiT block, each a small module with a short ``forward``.
 
 Shapes: tokens are ``(B, T, C)`` with ``T = m^2 + 1`` (class token first).
+
+Where timm has the exact piece, glitlib uses it: :class:`PatchEmbed` is
+timm's, :class:`GlobalHeads` is timm's ``Attention`` and :class:`FFN` timm's
+``Mlp``, with the same state-dict keys (``proj``; ``qkv``/``proj``;
+``fc1``/``fc2``) and the same outputs as the released GLiT code. The local
+heads, the channel split and the block are GLiT's own and written here.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from timm.layers import DropPath
+from timm.layers import Attention, DropPath, Mlp, PatchEmbed
 from torch import Tensor, nn
 
 __all__ = [
@@ -16,51 +22,21 @@ __all__ = [
 ]
 
 
-class PatchEmbed(nn.Module):
-    """Cut an image into ``m x m`` patches and project each to ``embed_dim``.
-
-    Flattening a ``p x p`` patch and multiplying by a matrix is exactly a
-    ``p x p`` convolution with stride ``p``; the convolution is the fast form.
-    """
-
-    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int):
-        super().__init__()
-        self.grid_size = img_size // patch_size
-        self.num_patches = self.grid_size**2
-        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, stride=patch_size)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)  # (B, m*m, d), raster order
-
-
-class GlobalHeads(nn.Module):
+class GlobalHeads(Attention):
     """``num_heads`` self-attention heads of width ``d_k`` over ``dim`` channels.
 
-    softmax(Q K^T / sqrt(d_k)) V per head, then a projection back to ``dim``.
-    ``fused_attn`` picks ``F.scaled_dot_product_attention`` (fast); the explicit
-    matmuls compute the same and let tools such as ``FlopCounterMode`` see them.
+    softmax(Q K^T / sqrt(d_k)) V per head, then a projection back to ``dim``:
+    timm's ``Attention`` with ``attn_head_dim=d_k`` and a biased ``qkv``, as in
+    the released code (``d_k`` need not be ``dim / num_heads``). Each instance's
+    ``fused_attn`` picks ``F.scaled_dot_product_attention`` (fast); ``False``
+    runs the explicit matmuls, which compute the same and let tools such as
+    ``FlopCounterMode`` see them (:func:`glitlib.use_fused_attention` flips it
+    for a whole model).
     """
 
-    fused_attn: bool = True
-
     def __init__(self, dim: int, num_heads: int, d_k: int):
-        super().__init__()
-        self.num_heads, self.d_k = num_heads, d_k
-        inner = num_heads * d_k
-        self.scale = d_k**-0.5
-        self.qkv = nn.Linear(dim, 3 * inner, bias=True)
-        self.proj = nn.Linear(inner, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        B, T, _ = x.shape
-        qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.d_k)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, T, d_k)
-        if self.fused_attn:
-            x = F.scaled_dot_product_attention(q, k, v)
-        else:
-            attn = (q @ k.transpose(-2, -1)) * self.scale
-            x = attn.softmax(dim=-1) @ v
-        return self.proj(x.transpose(1, 2).reshape(B, T, -1))
+        super().__init__(dim, num_heads, attn_head_dim=d_k, qkv_bias=True)
+        self.d_k = d_k
 
 
 class LocalHeads(nn.Module):
@@ -68,20 +44,21 @@ class LocalHeads(nn.Module):
 
     The tokens are treated as a 1D sequence (the class token makes ``m^2 + 1``
     tokens, which is no square), so the depthwise kernel of size ``k`` mixes
-    each channel over ``k`` neighbouring tokens in raster order.
+    each channel over ``k`` neighbouring tokens in raster order. Neither timm
+    nor torch has this module (the GLU conv module of the released code), so it
+    is written here with the released layer order and weight shapes.
 
     For short sequences (at most ``banded_max_tokens`` tokens) the depthwise
     conv runs as one banded ``(T x T)`` matmul per channel
     (:func:`banded_depthwise`): on CPU about twice as fast as the depthwise
     convolution kernel there, with the same result and the same weights. Set
-    ``banded_max_tokens = 0`` to always use the convolution.
+    ``banded_max_tokens = 0`` (per instance) to always use the convolution.
     """
 
-    banded_max_tokens: int = 64
-
-    def __init__(self, dim: int, expansion: int, kernel_size: int):
+    def __init__(self, dim: int, expansion: int, kernel_size: int, banded_max_tokens: int = 64):
         super().__init__()
         hidden = dim * expansion
+        self.banded_max_tokens = banded_max_tokens
         self.pointwise1 = nn.Conv1d(dim, 2 * hidden, 1)
         self.depthwise = nn.Conv1d(
             hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden
@@ -104,6 +81,10 @@ class LocalHeads(nn.Module):
 def banded_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """Depthwise 1D conv (odd kernel, same padding) as a banded matmul per channel.
 
+    Kept hand-written because it was measured: for the few tokens of small
+    images the CPU depthwise convolution kernel is about half as fast as this
+    matmul, which computes the same sums (tests check values and gradients).
+
     ``band[c, o, i] = weight[c, 0, i - o + k // 2]`` inside the kernel, else 0, so
     ``y[:, c, o] = sum_i band[c, o, i] * x[:, c, i]`` is the convolution.
     """
@@ -124,7 +105,8 @@ class GlobalLocal(nn.Module):
 
     The input's first ``d*g/N`` channels feed the global heads, the last
     ``d*(N-g)/N`` the local heads; the two outputs are concatenated back.
-    ``g == N`` is a plain ViT/DeiT attention block.
+    ``g == N`` is a plain ViT/DeiT attention block. GLiT's own: no library
+    has this channel split.
     """
 
     def __init__(
@@ -138,7 +120,14 @@ class GlobalLocal(nn.Module):
         self.conv = LocalHeads(self.c_local, e, k) if g < num_heads else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return global_local(x, self.attn, self.conv, self.c_global)
+        # Written out (not via global_local) so that torch.jit.script sees each
+        # optional part as a module attribute it can test for None.
+        if self.conv is None:
+            return self.attn(x)
+        if self.attn is None:
+            return self.conv(x)
+        x_g, x_l = x.split([self.c_global, self.c_local], dim=-1)
+        return torch.cat([self.attn(x_g), self.conv(x_l)], dim=-1)
 
 
 def global_local(
@@ -153,30 +142,30 @@ def global_local(
     return torch.cat([attn(x_g), conv(x_l)], dim=-1)
 
 
-class FFN(nn.Module):
+_ACTS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "swish": nn.SiLU}
+
+
+class FFN(Mlp):
     """Feed-forward module: FC(d -> d*d_z) -> activation -> dropout -> FC(-> d).
 
+    timm's ``Mlp`` (keys ``fc1``, ``fc2``), as in the released code.
     ``act="gelu"`` as in the released code, ``act="swish"`` as in the paper's text.
     """
 
     def __init__(self, dim: int, ratio: int, act: str = "gelu", drop: float = 0.0):
-        super().__init__()
         if act not in _ACTS:
             raise ValueError(f"unknown FFN activation {act!r}; choose one of {list(_ACTS)}")
-        self.fc1 = nn.Linear(dim, dim * ratio)
-        self.act = _ACTS[act]()
-        self.drop = nn.Dropout(drop)
-        self.fc2 = nn.Linear(dim * ratio, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
-_ACTS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "swish": nn.SiLU}
+        super().__init__(dim, dim * ratio, act_layer=_ACTS[act], drop=drop)
 
 
 class Block(nn.Module):
-    """Pre-norm block: ``x + GL(LN(x))`` then ``x + FFN(LN(x))``."""
+    """Pre-norm block: ``x + GL(LN(x))`` then ``x + FFN(LN(x))``.
+
+    Not timm's ``Block``: that one builds its own attention and MLP under the
+    keys ``attn``/``mlp``, while a GLiT block holds a global-local module
+    (``gl``) whose heads the supernet, the cost tables and the released
+    checkpoint mapping address by these names.
+    """
 
     def __init__(self, dim: int, gl: nn.Module, ffn: nn.Module, drop_path: float = 0.0):
         super().__init__()

@@ -18,6 +18,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .arch import Arch, ArchitectureError, BlockArch, SearchSpace
 
@@ -45,6 +46,19 @@ class PathSpace:
     def sample(self, rng: random.Random) -> Arch:
         """One path, each block drawn uniformly from its candidates."""
         return Arch(tuple(rng.choice(c) for c in self.choices))
+
+    def to_list(self) -> list[list[dict[str, Any]]]:
+        """The choices as JSON-ready lists (the space is stored beside them)."""
+        return [[b.to_dict() for b in choices] for choices in self.choices]
+
+    @classmethod
+    def from_list(cls, space: SearchSpace, data: list[list[dict[str, Any]]]) -> PathSpace:
+        if not isinstance(data, list) or len(data) != space.depth:
+            raise ArchitectureError(f"path space: expected {space.depth} lists of block "
+                                    "choices, one per block")
+        return cls(space, tuple(
+            tuple(BlockArch.from_dict(b, where=f"path space block {i}") for b in choices)
+            for i, choices in enumerate(data)))
 
 
 def block_choices(

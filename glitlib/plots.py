@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from .arch import SearchSpace
-from .io import read_json
+from .io import save_figure
+from .records import Candidate
 
 __all__ = ["plot_candidates", "plot_best_so_far", "plot_distribution", "plot_search"]
 
@@ -20,38 +20,38 @@ def _pyplot():
     return plt
 
 
-def plot_candidates(records: list[dict[str, Any]], path: Path, title: str = "",
+def plot_candidates(candidates: list[Candidate], path: Path, title: str = "",
                     max_macs: int | None = None) -> None:
     """Held-out accuracy vs MACs of every candidate, coloured by generation."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    pts = ax.scatter([r["macs"] / 1e6 for r in records],
-                     [100 * r["accuracy"] for r in records],
-                     c=[r["generation"] for r in records], cmap="viridis", s=10)
+    pts = ax.scatter([c.macs / 1e6 for c in candidates],
+                     [100 * c.supernet_accuracy for c in candidates],
+                     c=[c.generation for c in candidates], cmap="viridis", s=10)
     fig.colorbar(pts, ax=ax, label="generation")
     if max_macs is not None:
         ax.axvline(max_macs / 1e6, color="grey", ls="--", lw=1, label="MACs limit")
         ax.legend(loc="lower right")
     ax.set(xlabel="MACs (M)", ylabel="supernet accuracy on held-out split (%)", title=title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 
-def plot_best_so_far(curves: dict[str, list[dict[str, Any]]], path: Path) -> None:
+def plot_best_so_far(curves: dict[str, list[Candidate]], path: Path) -> None:
     """Best held-out accuracy after each evaluated candidate, one line per stage."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, records in curves.items():
+    for name, candidates in curves.items():
         best, ys = 0.0, []
-        for r in records:
-            best = max(best, r["accuracy"])
+        for c in candidates:
+            best = max(best, c.supernet_accuracy)
             ys.append(100 * best)
         ax.plot(range(1, len(ys) + 1), ys, label=name)
-    ax.set(xlabel="candidates evaluated", ylabel="best held-out accuracy (%)")
+    ax.set(xlabel="candidates evaluated", ylabel="best supernet accuracy, held-out (%)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -67,21 +67,19 @@ def plot_distribution(distribution: list[int], num_heads: int, path: Path) -> No
            yticks=list(range(num_heads + 1)))
     ax.legend(ncol=2, loc="upper center")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 
-def plot_search(out: str | Path, space: SearchSpace, stages: list[str]) -> list[Path]:
+def plot_search(out: str | Path, space: SearchSpace, stages: dict[str, list[Candidate]],
+                max_macs: int | None, distribution: list[int]) -> list[Path]:
     """All figures of a finished run in ``out``; returns the files written."""
     out = Path(out)
-    written, curves = [], {}
-    for name in stages:
-        state = read_json(out / name / "search.json", "search results")
-        curves[name] = state["records"]
+    written = []
+    for name, candidates in stages.items():
         path = out / f"{name}_candidates.png"
-        plot_candidates(state["records"], path, name, state["config"].get("max_macs"))
+        plot_candidates(candidates, path, name, max_macs)
         written.append(path)
-    plot_best_so_far(curves, out / "best_so_far.png")
-    summary = read_json(out / "summary.json", "summary")
-    plot_distribution(summary["distribution"], space.num_heads, out / "distribution.png")
+    plot_best_so_far(stages, out / "best_so_far.png")
+    plot_distribution(distribution, space.num_heads, out / "distribution.png")
     return [*written, out / "best_so_far.png", out / "distribution.png"]

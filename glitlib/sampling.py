@@ -4,9 +4,7 @@ Every draw is a pure function of ``(seed, step)``: a run resumed at step ``k``
 draws the path an uninterrupted run would, and every rank of a distributed run
 trains the same path without talking to the others.
 
-MACs of a path are the stem's plus each block's (:class:`~glitlib.costs.CostModel`),
-so the smallest and largest MACs of a path space are exact sums of per-block
-extremes: a limit nothing can meet is detected before any training.
+The MACs range is checked by :mod:`glitlib.budget` before any path is drawn.
 """
 
 from __future__ import annotations
@@ -15,36 +13,17 @@ import random
 from dataclasses import dataclass
 
 from .arch import Arch
+from .budget import check_macs_range, macs_bounds
 from .costs import CostModel
+from .errors import BudgetError
 from .paths import PathSpace
 
-__all__ = ["step_rng", "macs_bounds", "check_macs_range", "MacsSampler"]
+__all__ = ["step_rng", "MacsSampler"]
 
 
 def step_rng(seed: int, step: int, purpose: str = "path") -> random.Random:
     """A generator owned by one ``(purpose, seed, step)``; string seeds hash stably."""
     return random.Random(f"{purpose}:{seed}:{step}")
-
-
-def macs_bounds(paths: PathSpace, cm: CostModel) -> tuple[int, int]:
-    """Exact (min, max) MACs over every path of ``paths``."""
-    lo = hi = cm.stem.macs
-    for choices in paths.choices:
-        block = [cm.block(b).macs for b in choices]
-        lo, hi = lo + min(block), hi + max(block)
-    return lo, hi
-
-
-def check_macs_range(paths: PathSpace, cm: CostModel, min_macs: int | None,
-                     max_macs: int | None) -> None:
-    """Raise ``ValueError`` (one line, with the feasible range) if no path fits."""
-    lo, hi = macs_bounds(paths, cm)
-    top = hi if max_macs is None else max_macs
-    bottom = lo if min_macs is None else min_macs
-    if top < lo or bottom > hi or bottom > top:
-        raise ValueError(
-            f"no architecture meets the MACs range [{bottom:,}, {top:,}]: paths of this "
-            f"space have {lo:,} to {hi:,} MACs; choose a limit inside that range")
 
 
 @dataclass
@@ -66,7 +45,7 @@ class MacsSampler:
     max_tries: int = 1000
 
     def __post_init__(self) -> None:
-        check_macs_range(self.paths, self.cm, self.min_macs, self.max_macs)
+        check_macs_range(self.paths, self.min_macs, self.max_macs, self.cm)
         lo, hi = macs_bounds(self.paths, self.cm)
         self.lo = max(lo, self.min_macs or lo)
         self.hi = min(hi, self.max_macs if self.max_macs is not None else hi)
@@ -93,6 +72,6 @@ class MacsSampler:
                     return arch
                 fallback = fallback or arch
         if fallback is None:
-            raise ValueError(f"no path within [{self.lo:,}, {self.hi:,}] MACs found in "
+            raise BudgetError(f"no path within [{self.lo:,}, {self.hi:,}] MACs found in "
                              f"{self.max_tries} draws; widen the MACs range")
         return fallback

@@ -1,225 +1,230 @@
-"""The hierarchical search of GLiT, end to end, and its single-stage baselines.
+"""GLiT's hierarchical search end to end, and its single-stage baseline: one entry point.
 
     stage 1: supernet over the distribution (low-level values fixed)
-             -> evolution under a MACs limit -> retrain the top-k -> best distribution
+             -> evolution under a MACs limit -> retrain the best -> best distribution
     stage 2: supernet over (d_k, d_z, e, k) with that distribution fixed
-             -> evolution -> retrain the top-k -> the final architecture
+             -> evolution -> retrain the best -> the found architecture
 
-Each stage is the same three steps (:func:`run_stage`) over a different
-:class:`~glitlib.paths.PathSpace`; the baselines are one stage over
-:func:`~glitlib.paths.joint` with evolution (single-stage SPOS) or random
-search. Choices use the held-out ``val`` split only; the ``test`` split is read
-once, for the chosen architecture, after every decision is taken.
+:func:`run_search` is the whole run, and the ``glit search`` command, the book
+and the tests all call it: it resolves the :class:`~glitlib.config.SearchConfig`,
+checks the MACs limit and the data before any training, opens the output folder
+(:class:`~glitlib.rundir.RunDir`: locked, listed), runs the stages and writes
+``summary.json``, ``arch.json`` and the plots. ``stages=1`` runs one stage over
+the joint space (the single-stage baseline); ``strategy="random"`` proposes
+candidates at random instead of by evolution.
 
-Every step writes its result into its own folder and is skipped when resumed
-and already done, so a killed pipeline restarts where it stopped.
+Choices use the held-out ``val`` split only. The ``test`` split is read once, for
+the found architecture, after every decision is taken (:func:`conclude`).
+
+Every step writes its result into its own folder, stamped with the run's
+fingerprint, and is skipped when resumed and already done, so a killed run
+restarts where it stopped and a file of another run is never mixed in.
 
 Why the ``digits`` preset and these defaults: 8x8 images in 2x2 patches give 17
 tokens, 4 blocks of 3 heads at width 48; a supernet step takes tens of
 milliseconds and a candidate (BN recalibration on 128 training images + 360
 held-out images) a few tens, so the whole two-stage search -- 500 supernet
 steps, SPOS's 1,000 candidates and 5 retrainings of 100 steps per stage --
-runs in a few minutes on two CPU cores. Stage
-1 of this space has only 4^4 = 256 distributions, so under the MACs limit the
-evolution there visits nearly every feasible one; stage 2 (~1.6 million paths)
-is where it must actually search.
+runs in a few minutes on two CPU cores.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import time
 from pathlib import Path
 from typing import Any
 
-from .arch import Arch, BlockArch, SearchSpace, get_space
-from .costs import CostModel
+from .arch import Arch, SearchSpace, get_space, load_space, spaces_that_fit
+from .budget import check_macs_range
+from .config import SearchConfig, TrainConfig
 from .data import Splits, load_dataset
+from .errors import CheckpointError, ConfigError, DataError
 from .evaluate import Evaluator, accuracy
-from .evolution import EvolutionConfig, evolve, random_search, top_candidates
+from .evolution import evolve, random_search, read_search
 from .io import read_json, write_json
 from .paths import PathSpace, joint, stage1, stage2
-from .train import TrainConfig, load_model, train_model, train_supernet
+from .records import Candidate, Retrained, best_candidates, best_retrained
+from .rundir import RunDir
+from .train import load_model, train_model, train_supernet
 
-__all__ = ["SearchConfig", "default_max_macs", "run_stage", "hierarchical_search",
-           "single_stage_search", "load_splits"]
-
-
-def _supernet_defaults() -> TrainConfig:
-    return TrainConfig(steps=500, batch_size=128, lr=2e-3, warmup_steps=50)
+__all__ = ["run_search", "run_stage", "retrain_candidates", "conclude", "load_splits",
+           "data_spec", "first_paths"]
 
 
-def _retrain_defaults() -> TrainConfig:
-    return TrainConfig(steps=100, batch_size=128, lr=2e-3, warmup_steps=10, ckpt_every=50)
-
-
-@dataclass
-class SearchConfig:
-    """Everything a search run depends on; saved as ``config.json`` in the output folder."""
-
-    space: str | dict[str, Any] = "digits"
-    dataset: str = "digits"
-    data_dir: str | None = None
-    seed: int = 0
-    max_macs: int | None = None  # None: the all-global baseline's MACs
-    top_k: int = 5
-    bn_batches: int = 1
-    bn_batch_size: int = 128
-    constrain_supernet: bool = False  # SPOS: train only paths under the MACs limit
-    supernet: TrainConfig = field(default_factory=_supernet_defaults)
-    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
-    retrain: TrainConfig = field(default_factory=_retrain_defaults)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
-        d = dict(d)
-        d["supernet"] = TrainConfig.from_dict(d.get("supernet", {}))
-        d["evolution"] = EvolutionConfig.from_dict(d.get("evolution", {}))
-        d["retrain"] = TrainConfig.from_dict(d.get("retrain", {}))
-        return cls(**d)
-
-
-def default_max_macs(space: SearchSpace) -> int:
-    """MACs of the all-global (DeiT-like) network of the space: d_k = d/N, middle d_z.
-
-    GLiT is compared with DeiT at DeiT's cost; this is that budget in any space.
-    """
-    d_k = space.head_channels if space.head_channels in space.d_k else space.middle("d_k")
-    block = BlockArch(space.num_heads, d_k, space.middle("d_z"), None, None)
-    return CostModel(space).macs(Arch((block,) * space.depth))
+def data_spec(cfg: SearchConfig) -> dict[str, Any]:
+    """What fixes the three splits: recorded in every checkpoint of a run."""
+    return {"dataset": cfg.dataset, "data_dir": cfg.data_dir, "seed": cfg.seed}
 
 
 def load_splits(cfg: SearchConfig, device: str = "cpu", download: bool = False) -> Splits:
-    """The dataset of ``cfg`` split three ways; its image shape must fit the space."""
-    space = get_space(cfg.space)
-    splits = load_dataset(cfg.dataset, cfg.seed, cfg.data_dir, space.img_size,
-                          space.in_chans, download)
-    want = (space.in_chans, space.img_size, space.img_size)
-    classes = int(splits.train.y.max()) + 1
-    if splits.shape != want or classes > space.num_classes:
-        raise ValueError(
-            f"dataset {cfg.dataset!r} has images {tuple(splits.shape)} and {classes} classes "
-            f"but space {space.name!r} expects {want} and {space.num_classes}; pick a "
-            "matching --preset or --space")
+    """The dataset of ``cfg`` split three ways; refused unless it fits the space."""
+    space = load_space(cfg.space)
+    splits = load_dataset(cfg.dataset, cfg.seed, cfg.data_dir, download)
+    classes = int(max(splits.train.y.max(), splits.val.y.max(), splits.test.y.max())) + 1
+    if not space.fits(splits.shape, classes):
+        fits = spaces_that_fit(splits.shape, classes)
+        hint = (f"use --preset {' or --preset '.join(fits)}" if fits else
+                "write a space JSON for it (see the README) and pass it as --preset FILE")
+        raise DataError(
+            f"dataset {cfg.dataset!r} has images {tuple(splits.shape)} (C, H, W) and "
+            f"{classes} classes, but space {space.name!r} takes "
+            f"{(space.in_chans, space.img_size, space.img_size)} and at most "
+            f"{space.num_classes}; {hint}")
     return splits.to(device)
 
 
-def _arch(record: dict[str, Any]) -> Arch:
-    return Arch.from_dict({"blocks": record["arch"]})
+def first_paths(cfg: SearchConfig) -> PathSpace:
+    """The path space the run starts with: stage 1's, or the joint space for one stage."""
+    space = get_space(cfg.space)
+    return stage1(space) if cfg.stages == 2 else joint(space)
+
+
+def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
+               overwrite: bool = False, device: str = "cpu", progress: bool | None = None,
+               download: bool = False, splits: Splits | None = None) -> dict[str, Any]:
+    """The whole search; returns (and writes) ``summary.json``'s content.
+
+    Everything that can be refused is checked before any training: the settings,
+    the MACs limit, the data against the space, the output folder.
+    ``progress=None`` shows bars on a terminal only.
+    """
+    cfg = config.resolve()
+    space = get_space(cfg.space)
+    check_macs_range(first_paths(cfg), None, cfg.max_macs)
+    splits = splits if splits is not None else load_splits(cfg, device, download)
+    with RunDir(out, resume, overwrite) as run:
+        _save_config(run.path, cfg, resume)
+        meta = {"run": cfg.fingerprint(), "data": data_spec(cfg)}
+        summary_file = run.path / "summary.json"
+        if resume and summary_file.exists():
+            summary = read_json(summary_file, "summary")
+            if summary.get("run") == meta["run"]:
+                return summary
+        names = ["stage1", "stage2"] if cfg.stages == 2 else ["single_stage"]
+        results, paths = [], first_paths(cfg)
+        for name in names:
+            if name == "stage2":
+                paths = stage2(space, results[0]["best"]["distribution"])
+            results.append(run_stage(name, paths, splits, cfg, run.path, resume, device,
+                                     progress, meta))
+        return _finish(run.path, space, cfg, results, splits, device, meta)
+
+
+def _save_config(out: Path, cfg: SearchConfig, resume: bool) -> None:
+    _save_settings(out, cfg.to_dict(), resume)
+
+
+def _save_settings(out: Path, new: dict[str, Any], resume: bool) -> None:
+    """Write ``config.json``; on resume it must equal the saved one."""
+    saved = out / "config.json"
+    if resume and saved.exists():
+        old = read_json(saved, "run settings")
+        if old != new:
+            keys = _changed(old, new)
+            raise ConfigError(f"{out} was run with other settings ({', '.join(keys[:4])}); "
+                              "resume with the same flags (or --config "
+                              f"{saved}), or pass --overwrite to start afresh")
+    write_json(saved, new)
+
+
+def _changed(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = []
+        for k in sorted(set(old) | set(new)):
+            keys += _changed(old.get(k), new.get(k), f"{prefix}{k}.")
+        return keys
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 def run_stage(name: str, paths: PathSpace, splits: Splits, cfg: SearchConfig, out: Path,
-              resume: bool = False, device: str = "cpu", progress: bool = True,
-              strategy: str = "evolution") -> dict[str, Any]:
-    """Supernet -> search -> retrain the top-k; returns the stage's result (also saved)."""
+              resume: bool = False, device: str = "cpu", progress: bool | None = None,
+              meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Supernet -> search -> retrain the best; returns the stage's result (also saved)."""
+    meta = meta or {"run": cfg.fingerprint(), "data": data_spec(cfg)}
     folder = out / name
     result_file = folder / "result.json"
     if resume and result_file.exists():
-        return read_json(result_file, f"{name} result")
-    space = paths.space
-    max_macs = cfg.max_macs if cfg.max_macs is not None else default_max_macs(space)
-    timer = _Timer()
-    scfg = cfg.supernet
-    if cfg.constrain_supernet:
-        scfg = TrainConfig(**{**asdict(scfg), "max_macs": max_macs})
-    net = train_supernet(paths, splits.train, scfg, folder / "supernet.pt", resume, device,
-                         progress, desc=f"{name} supernet")
-    timer.lap("supernet")
+        result = read_json(result_file, f"{name} result")
+        if result.get("run") != meta["run"]:
+            raise CheckpointError(f"{result_file} belongs to another run; delete {folder} "
+                                  "and rerun with --resume, or pass --overwrite")
+        return result
+    clock = time.perf_counter()
+    net = train_supernet(paths, splits.train, cfg.supernet, folder / "supernet.pt", resume,
+                         device, progress, f"{name} supernet", meta)
+    t_supernet = time.perf_counter()
     score = Evaluator(net, splits.train, splits.val, cfg.bn_batches, cfg.bn_batch_size,
                       cfg.seed)
-    ecfg = EvolutionConfig(**{**asdict(cfg.evolution), "max_macs": max_macs,
-                              "seed": cfg.seed})
-    search = evolve if strategy == "evolution" else random_search
-    records = search(paths, score, ecfg, folder / "search.json", resume, progress)
-    timer.lap("search")
-    retrained = retrain_top(space, top_candidates(records, cfg.top_k), splits, cfg,
-                            folder / "retrain", resume, device, progress)
-    timer.lap("retrain")
-    best = max(retrained, key=lambda r: (r["val_accuracy"], -r["macs"]))
-    model, _ = load_model(folder / "retrain" / best["checkpoint"], device)
-    result = {**best, "stage": name, "max_macs": max_macs, "evaluated": len(records),
-              "path_space_size": paths.size, "seconds": timer.laps,
-              "test_accuracy": accuracy(model, splits.test)}  # the only read of test
+    search = evolve if cfg.strategy == "evolution" else random_search
+    found = search(paths, score, cfg.evolution, folder / "search.json", resume, progress,
+                   meta=meta)
+    t_search = time.perf_counter()
+    rows = retrain_candidates(paths.space, best_candidates(found, cfg.retrain_candidates),
+                              splits, cfg.retrain, folder / "retrain", resume, device,
+                              progress, meta)
+    best = best_retrained(rows)
+    result = {**meta, "stage": name, "best": best.to_dict(), "max_macs": cfg.max_macs,
+              "evaluated": len(found), "path_space_size": paths.size,
+              "retrained": [r.to_dict() for r in rows]}
+    write_json(folder / "timings.json", {
+        "supernet_s": round(t_supernet - clock, 2), "search_s": round(t_search - t_supernet, 2),
+        "retrain_s": round(time.perf_counter() - t_search, 2)})
     write_json(result_file, result)
     return result
 
 
-def retrain_top(space: SearchSpace, candidates: list[dict[str, Any]], splits: Splits,
-                cfg: SearchConfig, folder: Path, resume: bool = False, device: str = "cpu",
-                progress: bool = True) -> list[dict[str, Any]]:
+def retrain_candidates(space: SearchSpace, candidates: list[Candidate], splits: Splits,
+                       cfg: TrainConfig, folder: Path, resume: bool = False,
+                       device: str = "cpu", progress: bool | None = None,
+                       meta: dict[str, Any] | None = None) -> list[Retrained]:
     """Train each candidate from scratch with the same recipe; score it on ``val``."""
-    out = []
-    for i, rec in enumerate(candidates):
+    meta = meta or {}
+    rows = []
+    for i, cand in enumerate(candidates):
         done = folder / f"candidate{i}.json"
         if resume and done.exists():
-            out.append(read_json(done, "retrain result"))
+            saved = read_json(done, "retrain result")
+            if saved.get("run") != meta.get("run"):
+                raise CheckpointError(f"{done} belongs to another run; delete it and rerun "
+                                      "with --resume, or pass --overwrite")
+            rows.append(Retrained.from_dict(saved, str(done)))
             continue
-        arch = _arch(rec)
         ckpt = folder / f"candidate{i}.pt"
-        model = train_model(space, arch, splits.train, cfg.retrain, ckpt, resume, device,
-                            progress, desc=f"retrain {i + 1}/{len(candidates)}")
-        row = {"rank": i, "arch": rec["arch"], "distribution": list(arch.distribution),
-               "macs": rec["macs"], "params": rec["params"],
-               "supernet_accuracy": rec["accuracy"],
-               "val_accuracy": accuracy(model, splits.val), "checkpoint": ckpt.name}
-        write_json(done, row)
-        out.append(row)
-    return out
+        model = train_model(space, cand.arch, splits.train, cfg, ckpt, resume, device,
+                            progress, f"retrain {i + 1}/{len(candidates)}", meta)
+        row = Retrained(i, cand, accuracy(model, splits.val), ckpt.name)
+        write_json(done, {**meta, **row.to_dict()})
+        rows.append(row)
+    return rows
 
 
-def hierarchical_search(cfg: SearchConfig, out: str | Path, resume: bool = False,
-                        device: str = "cpu", progress: bool = True,
-                        splits: Splits | None = None) -> dict[str, Any]:
-    """GLiT's two-stage search; writes ``summary.json`` and ``arch.json`` into ``out``."""
-    out = Path(out)
-    space = get_space(cfg.space)
-    splits = splits or load_splits(cfg, device)
-    first = run_stage("stage1", stage1(space), splits, cfg, out, resume, device, progress)
-    second = run_stage("stage2", stage2(space, first["distribution"]), splits, cfg, out,
-                       resume, device, progress)
-    return _finish(out, space, cfg, [first, second])
+def conclude(space: SearchSpace, best: Retrained, ckpt_dir: Path, splits: Splits,
+             out: Path, device: str = "cpu", name: str = "found") -> dict[str, Any]:
+    """The end of every search or retraining: the one read of the test split.
+
+    Reloads the best retrained model, measures its test accuracy and writes
+    ``arch.json`` (which ``glit info --arch`` and ``glit retrain --arch`` read).
+    """
+    model, _ = load_model(ckpt_dir / best.checkpoint, device)
+    test = accuracy(model, splits.test)
+    arch = Arch(best.arch.blocks, name=f"{name}-{space.name}")
+    write_json(out / "arch.json", arch.to_dict(space))
+    return {"arch": [b.to_dict() for b in best.arch.blocks],
+            "distribution": list(best.arch.distribution), "macs": best.candidate.macs,
+            "params": best.candidate.params, "val_accuracy": best.val_accuracy,
+            "test_accuracy": test}
 
 
-def single_stage_search(cfg: SearchConfig, out: str | Path, strategy: str = "evolution",
-                        resume: bool = False, device: str = "cpu", progress: bool = True,
-                        splits: Splits | None = None) -> dict[str, Any]:
-    """Baselines on the same budget: SPOS over the joint space, or random search."""
-    out = Path(out)
-    space = get_space(cfg.space)
-    splits = splits or load_splits(cfg, device)
-    name = "spos" if strategy == "evolution" else "random"
-    result = run_stage(name, joint(space), splits, cfg, out, resume, device, progress,
-                       strategy)
-    return _finish(out, space, cfg, [result])
-
-
-def _finish(out: Path, space: SearchSpace, cfg: SearchConfig,
-            stages: list[dict[str, Any]]) -> dict[str, Any]:
-    final = stages[-1]
-    arch = Arch(_arch(final).blocks, name=f"found-{space.name}")
-    (out / "arch.json").write_text(arch.to_json(space) + "\n")
-    summary = {"space": space.name, "config": cfg.to_dict(), "arch": final["arch"],
-               "distribution": final["distribution"], "macs": final["macs"],
-               "params": final["params"], "val_accuracy": final["val_accuracy"],
-               "test_accuracy": final["test_accuracy"],
+def _finish(out: Path, space: SearchSpace, cfg: SearchConfig, stages: list[dict[str, Any]],
+            splits: Splits, device: str, meta: dict[str, Any]) -> dict[str, Any]:
+    last = stages[-1]
+    best = Retrained.from_dict(last["best"], f"{last['stage']} result")
+    final = conclude(space, best, out / last["stage"] / "retrain", splits, out, device)
+    summary = {**meta, "space": space.name, **final,
                "stages": {s["stage"]: s for s in stages}}
     write_json(out / "summary.json", summary)
     from .plots import plot_search
-    plot_search(out, space, [s["stage"] for s in stages])
+
+    found = {s["stage"]: read_search(out / s["stage"] / "search.json")[1] for s in stages}
+    plot_search(out, space, found, cfg.max_macs, final["distribution"])
     return summary
-
-
-class _Timer:
-    def __init__(self) -> None:
-        import time
-        self._clock = time.perf_counter
-        self._t = self._clock()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now = self._clock()
-        self.laps[name] = round(now - self._t, 2)
-        self._t = now
-

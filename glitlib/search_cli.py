@@ -1,148 +1,63 @@
-"""Search commands of the ``glit`` CLI: supernet, evolve, retrain, eval, search.
+"""The search commands of ``glit``: search, supernet, evolve, retrain, eval.
 
-Each is a thin layer over the Python API (:mod:`glitlib.search` and friends):
-parse flags, refuse to overwrite results, check inputs early, call, summarise.
+Each builds a :class:`~glitlib.config.SearchConfig` from its flags (or a saved
+``config.json``) and calls the library; the run semantics live there, not here.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .arch import SearchSpace, get_space
-from .cli import UserError, command
-from .costs import CostModel
-from .evolution import EvolutionConfig
-from .io import prepare_out_dir, read_json, write_json
-from .paths import joint, stage1, stage2
-from .sampling import check_macs_range
-from .search import SearchConfig, default_max_macs, load_splits
-from .train import TrainConfig
+from .cli import add_fields, apply_fields, checked, command, explicit, print_result
+from .config import COUNT, EvolutionConfig, SearchConfig, fingerprint
+from .errors import ConfigError
 
 __all__: list[str] = []
 
+_DATA = ("space", "dataset", "data_dir", "seed")
+_BASE = SearchConfig()
 
-# -- shared flags ----------------------------------------------------------------
-def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
-    p.add_argument("--preset", "--space", dest="space", default=None,
-                   help="search space: a preset (digits, tiny, small, base) or a JSON file "
-                        "(default: digits, or the checkpoint's)")
-    p.add_argument("--dataset", default="digits", choices=["digits", "cifar10", "folder"],
-                   help="digits (bundled with scikit-learn), cifar10 or folder (needs --data)")
-    p.add_argument("--data", default=None, help="data directory for cifar10/folder")
-    p.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+def _only(instance: Any, keep: tuple[str, ...]) -> tuple[str, ...]:
+    from dataclasses import fields
+
+    return tuple(f.name for f in fields(instance) if f.name not in keep)
+
+
+def _run_flags(p: argparse.ArgumentParser, out: bool = True) -> None:
+    p.add_argument("--download", action="store_true",
+                   help="download CIFAR-10 into --data if it is missing (opt-in)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps "
+                                                   "(default: cpu)")
+    p.add_argument("--threads", type=checked(COUNT, "--threads"), default=None, metavar="N",
+                   help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars (they show only on a terminal anyway)")
     if out:
-        p.add_argument("--out", required=True, help="output directory")
+        p.add_argument("--out", required=True, help="output folder")
         p.add_argument("--resume", action="store_true", help="continue the run in --out")
-        p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+        p.add_argument("--overwrite", action="store_true",
+                       help="replace the run in --out (deletes only files glit wrote there)")
 
 
-def _train_flags(p: argparse.ArgumentParser, prefix: str, d: TrainConfig,
-                 recipe: bool = False) -> None:
-    p.add_argument(f"--{prefix}steps", type=int, default=d.steps)
-    p.add_argument(f"--{prefix}batch-size", type=int, default=d.batch_size)
-    p.add_argument(f"--{prefix}lr", type=float, default=d.lr)
-    if recipe:  # timm pieces of the DeiT recipe, for large data
-        p.add_argument(f"--{prefix}ema-decay", type=float, default=0.0,
-                       help="keep a ModelEmaV3 copy with this decay (0: off)")
-        p.add_argument(f"--{prefix}mixup", type=float, default=0.0, help="mixup alpha")
-        p.add_argument(f"--{prefix}cutmix", type=float, default=0.0, help="cutmix alpha")
-        p.add_argument(f"--{prefix}drop-path", type=float, default=0.0)
+def _data_flags(p: argparse.ArgumentParser, preset: bool = True) -> None:
+    keep = _DATA if preset else _DATA[1:]
+    add_fields(p, _BASE, skip=_only(_BASE, keep))
 
 
-def _train_cfg(args: argparse.Namespace, prefix: str, d: TrainConfig) -> TrainConfig:
-    p = prefix.replace("-", "_")
-    extra = {k: getattr(args, f"{p}{k}") for k in ("ema_decay", "mixup", "cutmix", "drop_path")
-             if hasattr(args, f"{p}{k}")}
-    return replace(d, **extra, steps=getattr(args, f"{p}steps"), lr=getattr(args, f"{p}lr"),
-                   batch_size=getattr(args, f"{p}batch_size"), seed=args.seed,
-                   warmup_steps=min(d.warmup_steps, getattr(args, f"{p}steps") // 5),
-                   ckpt_every=getattr(args, "ckpt_every", None) or d.ckpt_every)
+def _start(args: argparse.Namespace) -> dict[str, Any]:
+    """Check the device, set threads; the keyword arguments every run takes."""
+    import torch
 
+    from .device import check_device
 
-def _evo_flags(p: argparse.ArgumentParser) -> None:
-    e = SearchConfig().evolution
-    p.add_argument("--max-macs", type=float, default=None,
-                   help="MACs limit (default: the all-global baseline's MACs)")
-    p.add_argument("--population", type=int, default=e.population)
-    p.add_argument("--generations", type=int, default=e.generations)
-    p.add_argument("--parents", type=int, default=e.top_k, help="top-k kept as parents")
-    p.add_argument("--mutations", type=int, default=None,
-                   help=f"mutations per generation (default: half the population, {e.mutations})")
-    p.add_argument("--crossovers", type=int, default=None,
-                   help=f"crossovers per generation (default: half the population, "
-                        f"{e.crossovers})")
-    p.add_argument("--bn-batches", type=int, default=SearchConfig.bn_batches,
-                   help="BatchNorm recalibration batches per candidate")
-    p.add_argument("--bn-batch-size", type=int, default=SearchConfig.bn_batch_size)
-
-
-def _space(args: argparse.Namespace) -> str | dict[str, Any]:
-    if args.space is None:
-        return "digits"
-    if Path(args.space).suffix == ".json":
-        data = read_json(args.space, "search space file")
-        get_space(data)  # validates
-        return data
-    get_space(args.space)
-    return args.space
-
-
-def _config(args: argparse.Namespace) -> SearchConfig:
-    base = SearchConfig()
-    cfg = SearchConfig(space=_space(args), dataset=args.dataset, data_dir=args.data,
-                       seed=args.seed, bn_batches=args.bn_batches,
-                       bn_batch_size=args.bn_batch_size)
-    if getattr(args, "max_macs", None) is not None:
-        cfg.max_macs = int(args.max_macs)
-    cfg.evolution = _evo_cfg(args)
-    cfg.supernet = _train_cfg(args, "supernet-", base.supernet)
-    if getattr(args, "constrain_supernet", False):
-        cfg.constrain_supernet = True
-        cfg.supernet = replace(cfg.supernet, macs_bins=args.supernet_macs_bins)
-    cfg.retrain = _train_cfg(args, "retrain-", base.retrain)
-    cfg.top_k = getattr(args, "top_k", cfg.top_k)
-    return cfg
-
-
-def _evo_cfg(args: argparse.Namespace) -> EvolutionConfig:
-    return replace(EvolutionConfig(), population=args.population,
-                   generations=args.generations, top_k=args.parents,
-                   mutations=_or(args.mutations, args.population // 2),
-                   crossovers=_or(args.crossovers, args.population // 2), seed=args.seed)
-
-
-def _or(value: int | None, default: int) -> int:
-    return default if value is None else value
-
-
-def _out(args: argparse.Namespace, config: dict[str, Any]) -> Path:
-    """The output folder, refusing to clobber; on --resume the settings must match."""
-    try:
-        out = prepare_out_dir(args.out, args.resume, args.overwrite)
-    except FileExistsError as err:
-        raise UserError(str(err)) from None
-    saved = out / "config.json"
-    if args.resume and saved.exists():
-        old = read_json(saved, "run settings")
-        if old != json.loads(json.dumps(config)):
-            keys = sorted(k for k in config if old.get(k) != json.loads(json.dumps(config))[k])
-            raise UserError(f"{out} was run with other settings ({', '.join(keys)}); resume "
-                            "with the same flags, or pass --overwrite to start afresh")
-    write_json(saved, config)
-    return out
-
-
-def _check_macs(space: SearchSpace, paths, max_macs: int | None) -> int:
-    limit = default_max_macs(space) if max_macs is None else max_macs
-    check_macs_range(paths, CostModel(space), None, limit)
-    return limit
+    check_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return {"device": args.device, "progress": False if args.quiet else None}
 
 
 def _pct(x: float) -> str:
@@ -150,205 +65,287 @@ def _pct(x: float) -> str:
 
 
 # -- glit search -----------------------------------------------------------------
+_EVO_SKIP = ("max_macs", "seed")
+_SUP_SKIP = ("seed", "min_macs", "max_macs", "model_ema_decay", "drop_path")
+_RET_SKIP = ("seed", "min_macs", "max_macs", "macs_bins")
+
+
 def _search_args(p: argparse.ArgumentParser) -> None:
-    _common(p)
-    p.add_argument("--strategy", default="hierarchical", choices=["hierarchical", "spos",
-                                                                   "random"],
-                   help="hierarchical (GLiT), spos (one stage, joint space) or random")
-    _evo_flags(p)
-    p.add_argument("--top-k", type=int, default=SearchConfig.top_k,
-                   help="candidates retrained from scratch per stage")
-    _train_flags(p, "supernet-", SearchConfig().supernet)
-    _train_flags(p, "retrain-", SearchConfig().retrain, recipe=True)
-    p.add_argument("--ckpt-every", type=int, default=None, help="steps between checkpoints")
-    p.add_argument("--constrain-supernet", action="store_true",
-                   help="train the supernets only on paths under the MACs limit (SPOS)")
-    p.add_argument("--supernet-macs-bins", type=int, default=1,
-                   help="with --constrain-supernet: pick one of this many MACs bins "
-                        "uniformly, then a path inside it")
+    _data_flags(p)
+    p.add_argument("--config", default=None,
+                   help="a config.json written by glit search: repeat that run exactly "
+                        "(flags given as well override it)")
+    add_fields(p, _BASE, skip=_DATA + ("supernet", "evolution", "retrain"))
+    add_fields(p, _BASE.evolution, skip=_EVO_SKIP)
+    add_fields(p, _BASE.supernet, "supernet-", skip=_SUP_SKIP)
+    add_fields(p, _BASE.retrain, "retrain-", skip=_RET_SKIP)
+    _run_flags(p)
 
 
-@command("search", "the whole hierarchical search: stage 1 and stage 2, each "
-         "supernet -> evolution -> retrain top-k", _search_args)
-def search(args: argparse.Namespace) -> int:
-    from .search import hierarchical_search, single_stage_search
+def search_config(args: argparse.Namespace) -> SearchConfig:
+    """The run ``glit search`` means: a saved config or the defaults, then the flags."""
+    from .io import read_json
 
-    cfg = _config(args)
-    space = get_space(cfg.space)
-    first = joint(space) if args.strategy != "hierarchical" else stage1(space)
-    _check_macs(space, first, cfg.max_macs)
-    splits = load_splits(cfg, args.device, args.download)
-    out = _out(args, {"command": "search", "strategy": args.strategy, **cfg.to_dict()})
-    if args.strategy == "hierarchical":
-        s = hierarchical_search(cfg, out, args.resume, args.device, not args.quiet, splits)
+    if args.config:
+        base = SearchConfig.from_dict(read_json(args.config, "config file"),
+                                      f"config file {args.config}")
     else:
-        strategy = "evolution" if args.strategy == "spos" else "random"
-        s = single_stage_search(cfg, out, strategy, args.resume, args.device,
-                                not args.quiet, splits)
+        base = _BASE
+        if getattr(args, "dataset", None) == "cifar10" and not explicit(args, "space"):
+            base = replace(base, space="cifar")
+    cfg = apply_fields(args, base)
+    return replace(cfg, evolution=_apply(args, cfg.evolution, "", _EVO_SKIP),
+                   supernet=_apply(args, cfg.supernet, "supernet-", _SUP_SKIP),
+                   retrain=_apply(args, cfg.retrain, "retrain-", _RET_SKIP))
+
+
+def _apply(args: argparse.Namespace, instance: Any, prefix: str, skip: tuple[str, ...]) -> Any:
+    keep = {k: v for k, v in vars(args).items()
+            if not any(k == f"{prefix.replace('-', '_')}{s}" for s in skip)}
+    return apply_fields(argparse.Namespace(**keep), instance, prefix)
+
+
+@command("search", "the whole search: stage 1 and stage 2 (or one stage), each supernet -> "
+         "evolution -> retrain the best", _search_args)
+def search(args: argparse.Namespace) -> int:
+    from .io import read_json
+    from .search import run_search
+
+    cfg = search_config(args)
+    run = _start(args)
+    s = run_search(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
+                   download=args.download, **run)
     for name, st in s["stages"].items():
-        secs = ", ".join(f"{k} {v:.0f}s" for k, v in st["seconds"].items())
+        t = read_json(Path(args.out) / name / "timings.json", "timings")
+        secs = ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in t.items())
         print(f"{name}: {st['evaluated']} candidates of {st['path_space_size']:,} -> "
-              f"distribution {st['distribution']}, held-out {_pct(st['val_accuracy'])} "
-              f"({secs})")
+              f"distribution {st['best']['distribution']}, held-out "
+              f"{_pct(st['best']['val_accuracy'])} ({secs})")
     print(f"found: {s['macs']:,} MACs, {s['params']:,} params, held-out "
           f"{_pct(s['val_accuracy'])}, test {_pct(s['test_accuracy'])}")
-    print(f"wrote {out / 'arch.json'} (glit info --arch {out / 'arch.json'})")
+    print(f"wrote {Path(args.out) / 'arch.json'} (glit info --arch "
+          f"{Path(args.out) / 'arch.json'})")
     return 0
 
 
-# -- glit supernet ---------------------------------------------------------------
+# -- step commands: one config.json each ------------------------------------------
+def _open(args: argparse.Namespace, config: dict[str, Any], inputs: list[str]):
+    """The locked output folder with ``config.json`` checked (resume) and written."""
+    from .rundir import RunDir
+    from .search import _save_settings
+
+    run = RunDir(args.out, args.resume, args.overwrite, inputs)
+    try:
+        _save_settings(run.path, config, args.resume)
+    except BaseException:
+        run.close()
+        raise
+    return run
+
+
+def _same_data(args: argparse.Namespace, data: dict[str, Any] | None,
+               source: str) -> dict[str, Any]:
+    """The split a file was made on; a different one typed by the user is refused.
+
+    Files written before glitlib recorded their data need the user to say it: the
+    ``--seed`` (and ``--dataset``/``--data``) they were made with.
+    """
+    if not data:
+        if not explicit(args, "seed"):
+            raise ConfigError(f"{source} does not record the data split it was made on (an "
+                              "older glitlib wrote it); pass the --seed (and --dataset/--data) "
+                              "it was made with")
+        return {k: getattr(args, k, getattr(_BASE, k)) for k in ("dataset", "data_dir", "seed")}
+    for key, flag in (("seed", "--seed"), ("dataset", "--dataset"), ("data_dir", "--data")):
+        if explicit(args, key) and getattr(args, key) != data.get(key):
+            raise ConfigError(
+                f"{source} was made on dataset {data.get('dataset')!r} split with seed "
+                f"{data.get('seed')}; {flag} {getattr(args, key)} would score it on other "
+                f"images (its training images among them): drop {flag}")
+    return data
+
+
 def _supernet_args(p: argparse.ArgumentParser) -> None:
-    _common(p)
-    p.add_argument("--stage", default="1", choices=["1", "2", "joint"])
+    _data_flags(p)
+    p.add_argument("--stage", default="1", choices=["1", "2", "joint"],
+                   help="1: the distribution; 2: the details of --distribution; joint: "
+                        "everything (default: 1)")
     p.add_argument("--distribution", default=None,
                    help="global heads per block for --stage 2, e.g. 3,0,1,3")
-    _train_flags(p, "", SearchConfig().supernet)
-    p.add_argument("--min-macs", type=float, default=None)
-    p.add_argument("--max-macs", type=float, default=None)
-    p.add_argument("--macs-bins", type=int, default=1,
-                   help="SPOS sampling: pick one of this many MACs bins uniformly")
-    p.add_argument("--ckpt-every", type=int, default=None)
+    add_fields(p, _BASE.supernet, skip=("seed", "model_ema_decay", "drop_path"))
+    _run_flags(p)
 
 
-def _paths(args: argparse.Namespace, space: SearchSpace):
+def _paths(args: argparse.Namespace, space):
+    from .paths import joint, stage1, stage2
+
     if args.stage == "1":
         return stage1(space)
     if args.stage == "joint":
         return joint(space)
     if not args.distribution:
-        raise UserError("--stage 2 needs --distribution, e.g. --distribution 3,0,1,3")
+        raise ConfigError("--stage 2 needs --distribution, e.g. --distribution 3,0,1,3")
     try:
         dist = [int(g) for g in args.distribution.split(",")]
     except ValueError:
-        raise UserError(f"--distribution {args.distribution!r} is not a comma-separated "
-                        "list of integers") from None
+        raise ConfigError(f"--distribution {args.distribution!r} is not a comma-separated "
+                          "list of integers") from None
     return stage2(space, dist)
 
 
 @command("supernet", "train a SPOS supernet for one stage", _supernet_args)
 def supernet(args: argparse.Namespace) -> int:
-    from .data import load_dataset
+    from .arch import get_space
+    from .budget import check_macs_range
+    from .search import data_spec, load_splits
     from .train import train_supernet
 
-    space = get_space(_space(args))
+    cfg = apply_fields(args, _BASE)
+    cfg = replace(cfg, supernet=_apply(args, cfg.supernet, "", ("seed",))).resolve()
+    space = get_space(cfg.space)
     paths = _paths(args, space)
-    cfg = replace(_train_cfg(args, "", SearchConfig().supernet),
-                  min_macs=_int(args.min_macs), max_macs=_int(args.max_macs),
-                  macs_bins=args.macs_bins)
-    check_macs_range(paths, CostModel(space), cfg.min_macs, cfg.max_macs)
-    splits = load_dataset(args.dataset, args.seed, args.data, space.img_size, space.in_chans,
-                          args.download).to(args.device)
-    out = _out(args, {"command": "supernet", "space": space.to_dict(), "stage": args.stage,
-                      "distribution": args.distribution, "dataset": args.dataset,
-                      "train": asdict(cfg)})
-    train_supernet(paths, splits.train, cfg, out / "supernet.pt", args.resume, args.device,
-                   not args.quiet)
-    print(f"supernet over {paths.size:,} paths trained {cfg.steps} steps -> "
-          f"{out / 'supernet.pt'}")
+    check_macs_range(paths, cfg.supernet.min_macs, cfg.supernet.max_macs)
+    run_kw = _start(args)
+    splits = load_splits(cfg, args.device, args.download)
+    config = {"command": "supernet", "stage": args.stage, "distribution": args.distribution,
+              "search": cfg.to_dict()}
+    with _open(args, config, []) as run:
+        meta = {"run": fingerprint(config), "data": data_spec(cfg)}
+        train_supernet(paths, splits.train, cfg.supernet, run / "supernet.pt", args.resume,
+                       args.device, run_kw["progress"], meta=meta)
+    print(f"supernet over {paths.size:,} paths trained {cfg.supernet.steps} steps -> "
+          f"{Path(args.out) / 'supernet.pt'}")
     return 0
-
-
-def _int(x: float | None) -> int | None:
-    return None if x is None else int(x)
 
 
 # -- glit evolve -------------------------------------------------------------------
 def _evolve_args(p: argparse.ArgumentParser) -> None:
-    _common(p)
+    _data_flags(p)
     p.add_argument("--supernet", required=True, help="supernet.pt written by glit supernet")
-    p.add_argument("--strategy", default="evolution", choices=["evolution", "random"])
-    _evo_flags(p)
+    add_fields(p, _BASE, skip=_only(_BASE, ("max_macs", "strategy", "bn_batches",
+                                             "bn_batch_size")))
+    add_fields(p, EvolutionConfig(), skip=_EVO_SKIP)
+    _run_flags(p)
 
 
 @command("evolve", "evolutionary (or random) search over a trained supernet", _evolve_args)
 def evolve_cmd(args: argparse.Namespace) -> int:
+    from .arch import load_space
+    from .budget import check_macs_range
     from .evaluate import Evaluator
-    from .evolution import evolve, random_search, top_candidates
+    from .evolution import evolve, random_search
+    from .records import best_candidates
+    from .search import load_splits
     from .train import load_supernet
 
-    wanted = get_space(_space(args)) if args.space else None
+    run_kw = _start(args)
+    wanted = load_space(args.space) if explicit(args, "space") else None
     net, state = load_supernet(args.supernet, wanted, device=args.device)
-    space = net.space
-    max_macs = _check_macs(space, net.paths, _int(args.max_macs))
-    cfg = replace(_evo_cfg(args), max_macs=max_macs)
-    splits = load_splits(replace(SearchConfig(), space=space.to_dict(), dataset=args.dataset,
-                                 data_dir=args.data, seed=args.seed), args.device,
-                         args.download)
-    out = _out(args, {"command": "evolve", "supernet": str(args.supernet),
-                      "evolution": asdict(cfg), "dataset": args.dataset})
-    score = Evaluator(net, splits.train, splits.val, args.bn_batches, args.bn_batch_size,
-                      args.seed)
-    run = evolve if args.strategy == "evolution" else random_search
-    records = run(net.paths, score, cfg, out / "search.json", args.resume, not args.quiet)
-    best = top_candidates(records, 1)[0]
-    print(f"{len(records)} candidates evaluated; best held-out {_pct(best['accuracy'])} at "
-          f"{best['macs']:,} MACs -> {out / 'search.json'}")
+    data = _same_data(args, state.get("data"), f"supernet {args.supernet}")
+    cfg = apply_fields(args, replace(_BASE, space=net.space.to_dict(), **data))
+    cfg = replace(cfg, evolution=_apply(args, cfg.evolution, "", _EVO_SKIP)).resolve()
+    check_macs_range(net.paths, None, cfg.max_macs)
+    splits = load_splits(cfg, args.device, args.download)
+    config = {"command": "evolve", "supernet": str(args.supernet), "search": cfg.to_dict()}
+    with _open(args, config, [args.supernet]) as run:
+        meta = {"run": fingerprint(config), "data": data}
+        score = Evaluator(net, splits.train, splits.val, cfg.bn_batches, cfg.bn_batch_size,
+                          cfg.seed)
+        search = evolve if cfg.strategy == "evolution" else random_search
+        found = search(net.paths, score, cfg.evolution, run / "search.json", args.resume,
+                       run_kw["progress"], meta=meta)
+    best = best_candidates(found, 1)[0]
+    print(f"{len(found)} candidates evaluated; best held-out {_pct(best.supernet_accuracy)} "
+          f"at {best.macs:,} MACs -> {Path(args.out) / 'search.json'}")
     return 0
 
 
 # -- glit retrain ------------------------------------------------------------------
 def _retrain_args(p: argparse.ArgumentParser) -> None:
-    _common(p)
+    _data_flags(p)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--search", help="search.json written by glit evolve")
+    src.add_argument("--search", help="search.json written by glit evolve or glit search")
     src.add_argument("--arch", help="an architecture JSON file (trains just that one)")
-    p.add_argument("--top-k", type=int, default=SearchConfig.top_k)
-    _train_flags(p, "", SearchConfig().retrain, recipe=True)
-    p.add_argument("--ckpt-every", type=int, default=None)
+    add_fields(p, _BASE, skip=_only(_BASE, ("retrain_candidates",)))
+    add_fields(p, _BASE.retrain, skip=_RET_SKIP)
+    _run_flags(p)
 
 
-@command("retrain", "train the top-k candidates from scratch; keep the best", _retrain_args)
-def retrain(args: argparse.Namespace) -> int:
-    from .arch import Arch, load_arch
-    from .evaluate import accuracy
-    from .evolution import top_candidates
-    from .search import retrain_top
-    from .train import load_model
+def _sources(args: argparse.Namespace):
+    """(space, candidates, data) from --arch or --search."""
+    from .arch import load_arch, load_space
+    from .costs import CostModel
+    from .evolution import read_search
+    from .records import Candidate, best_candidates
 
     if args.arch:
-        space, arch = load_arch(args.arch, None)
+        wanted = load_space(args.space) if explicit(args, "space") else None
+        space, arch = load_arch(args.arch, wanted)
         cost = CostModel(space)(arch)
-        cands = [{"arch": [b.to_dict() for b in arch.blocks], "macs": cost.macs,
-                  "params": cost.params, "accuracy": float("nan")}]
-    else:
-        state = read_json(args.search, "search results")
-        if not isinstance(state, dict) or not state.get("records"):
-            raise UserError(f"{args.search} holds no evaluated candidates; run glit evolve")
-        space = get_space(_space(args))
-        cands = top_candidates(state["records"], args.top_k)
-    cfg = SearchConfig(space=space.to_dict(), dataset=args.dataset, data_dir=args.data,
-                       seed=args.seed, retrain=_train_cfg(args, "", SearchConfig().retrain))
+        data = {k: getattr(args, k, getattr(_BASE, k)) for k in ("dataset", "data_dir", "seed")}
+        return space, [Candidate(arch, cost.macs, cost.params, None, -1)], data
+    from .arch import get_space
+
+    state, found = read_search(args.search)
+    if not found:
+        raise ConfigError(f"{args.search} holds no evaluated candidates; run glit evolve")
+    space = get_space(state["space"])
+    data = _same_data(args, state.get("data"), f"search results {args.search}")
+    k = getattr(args, "retrain_candidates", _BASE.retrain_candidates)
+    return space, best_candidates(found, k), data
+
+
+@command("retrain", "train the best candidates from scratch; keep the best by held-out "
+         "accuracy", _retrain_args)
+def retrain(args: argparse.Namespace) -> int:
+    from .io import write_json
+    from .records import best_retrained
+    from .search import conclude, data_spec, load_splits, retrain_candidates
+
+    run_kw = _start(args)
+    space, cands, data = _sources(args)
+    cfg = replace(_BASE, space=space.to_dict(), **data,
+                  retrain=_apply(args, _BASE.retrain, "", _RET_SKIP)).resolve()
     splits = load_splits(cfg, args.device, args.download)
-    out = _out(args, {"command": "retrain", **cfg.to_dict(), "candidates": cands})
-    rows = retrain_top(space, cands, splits, cfg, out, args.resume, args.device,
-                       not args.quiet)
-    best = max(rows, key=lambda r: (r["val_accuracy"], -r["macs"]))
-    model, _ = load_model(out / best["checkpoint"], args.device)
-    test = accuracy(model, splits.test)
-    arch = Arch.from_dict({"blocks": best["arch"], "name": "retrained"})
-    (out / "arch.json").write_text(arch.to_json(space) + "\n")
-    write_json(out / "result.json", {**best, "test_accuracy": test})
-    print(f"best of {len(rows)}: candidate {best['rank']}, held-out "
-          f"{_pct(best['val_accuracy'])}, test {_pct(test)} -> {out / 'arch.json'}")
+    config = {"command": "retrain", "source": str(args.search or args.arch),
+              "candidates": [c.to_dict() for c in cands], "search": cfg.to_dict()}
+    with _open(args, config, [args.search or args.arch]) as run:
+        meta = {"run": fingerprint(config), "data": data_spec(cfg)}
+        rows = retrain_candidates(space, cands, splits, cfg.retrain, run.path, args.resume,
+                                  args.device, run_kw["progress"], meta)
+        best = best_retrained(rows)
+        final = conclude(space, best, run.path, splits, run.path, args.device, "retrained")
+        write_json(run / "result.json", {**meta, **final,
+                                         "retrained": [r.to_dict() for r in rows]})
+    print(f"best of {len(rows)}: candidate {best.rank}, held-out "
+          f"{_pct(best.val_accuracy)}, test {_pct(final['test_accuracy'])} -> "
+          f"{Path(args.out) / 'arch.json'}")
     return 0
 
 
 # -- glit eval -----------------------------------------------------------------------
 def _eval_args(p: argparse.ArgumentParser) -> None:
-    _common(p, out=False)
+    _data_flags(p, preset=False)
     p.add_argument("--checkpoint", required=True, help="a model checkpoint (candidateN.pt)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="which split of the checkpoint's own data (default: test)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _run_flags(p, out=False)
 
 
-@command("eval", "accuracy of a retrained model on one split", _eval_args)
+@command("eval", "accuracy of a retrained model on one split of its own data", _eval_args)
 def eval_cmd(args: argparse.Namespace) -> int:
     from .evaluate import accuracy
+    from .search import load_splits
     from .train import load_model
 
+    _start(args)
     model, state = load_model(args.checkpoint, args.device)
-    cfg = SearchConfig(space=state["space"], dataset=args.dataset, data_dir=args.data,
-                       seed=args.seed)
+    data = _same_data(args, state.get("data"), f"checkpoint {args.checkpoint}")
+    cfg = replace(_BASE, space=state["space"], **data)
     splits = load_splits(cfg, args.device, args.download)
-    acc = accuracy(model, getattr(splits, args.split))
-    print(f"{args.split} accuracy {_pct(acc)} ({len(getattr(splits, args.split))} images)")
+    split = getattr(splits, args.split)
+    acc = accuracy(model, split)
+    print_result({"checkpoint": str(args.checkpoint), "split": args.split,
+                  "accuracy": acc, "images": len(split)}, args.json)
     return 0

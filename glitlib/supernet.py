@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .arch import Arch, ArchitectureError, BlockArch
-from .layers import FFN, LocalHeads, GlobalHeads, global_local
+from .layers import FFN, GlobalHeads, LocalHeads, global_local
 from .model import Embedding, GLiT, init_weights
 from .paths import PathSpace
 
@@ -88,6 +88,10 @@ class Supernet(nn.Module):
         self.norm = nn.LayerNorm(space.embed_dim, eps=1e-6)
         self.head = nn.Linear(space.embed_dim, space.num_classes)
         init_weights(self)
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set[str]:
+        return {"embed.pos_embed", "embed.cls_token"}
 
     def _path(self, arch: Arch) -> Arch:
         arch = arch.validate(self.space).canonical(self.space)

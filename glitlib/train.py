@@ -21,7 +21,7 @@ no momentum drift on choices that were not sampled.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .arch import Arch, BlockArch, SearchSpace
+from .arch import Arch, SearchSpace, get_space
+from .config import TrainConfig
 from .costs import CostModel
 from .data import TensorData, batch_at, rank_and_world
 from .io import load_checkpoint, save_checkpoint
@@ -41,50 +42,15 @@ from .sampling import MacsSampler
 from .supernet import Supernet
 
 __all__ = ["TrainConfig", "configure_optimizer", "fit", "train_supernet", "train_model",
-           "paths_to_list", "paths_from_list", "load_supernet", "load_model"]
+           "load_supernet", "load_model"]
 
 
-@dataclass
-class TrainConfig:
-    """One training recipe, for the supernet and for retraining alike."""
+def configure_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """timm's AdamW: no weight decay on biases, norms and ``model.no_weight_decay()``."""
+    from timm.optim import create_optimizer_v2
 
-    steps: int = 1200
-    batch_size: int = 128
-    lr: float = 2e-3
-    min_lr: float = 1e-5
-    warmup_steps: int = 100
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 0
-    ckpt_every: int = 200
-    # supernet only: SPOS's MACs-constrained sampling (None = unconstrained)
-    min_macs: int | None = None
-    max_macs: int | None = None
-    macs_bins: int = 1
-    # standalone only: timm recipe pieces for large data (0 = off)
-    ema_decay: float = 0.0
-    mixup: float = 0.0
-    cutmix: float = 0.0
-    drop_path: float = 0.0
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def configure_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on weight matrices only (not biases, norms, embeddings)."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.ndim >= 2 and "pos_embed" not in name and "cls_token" not in name:
-            decay.append(p)
-        else:
-            no_decay.append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
+    return create_optimizer_v2(model, opt="adamw", lr=cfg.lr, weight_decay=cfg.weight_decay,
+                               filter_bias_and_bn=True)
 
 
 def _seed_step(seed: int, step: int) -> None:
@@ -96,23 +62,25 @@ def _seed_step(seed: int, step: int) -> None:
 
 def fit(model: nn.Module, forward: Callable[[Tensor, int], Tensor], data: TensorData,
         cfg: TrainConfig, ckpt: str | Path | None, state: dict[str, Any],
-        resume: bool = False, desc: str = "train", progress: bool = True,
+        resume: bool = False, desc: str = "train", progress: bool | None = None,
         ema: nn.Module | None = None) -> int:
     """Train ``model`` for ``cfg.steps`` steps; checkpoint to ``ckpt`` every ``ckpt_every``.
 
     ``state`` holds what identifies the run in the checkpoint (``kind``, ``space``,
-    anything needed to rebuild the model). With ``resume`` and an existing
-    ``ckpt``, training continues from the saved step. Returns the first step run.
+    ``run``, anything needed to rebuild the model). With ``resume`` and an existing
+    ``ckpt`` of the same run, training continues from the saved step. Returns the
+    first step run. ``progress=None`` shows a bar only on a terminal.
     """
     from timm.scheduler import CosineLRScheduler
 
+    cfg = cfg.resolve()
     opt = configure_optimizer(model, cfg)
     sched = CosineLRScheduler(opt, t_initial=max(2, cfg.steps), lr_min=cfg.min_lr,
                               warmup_t=cfg.warmup_steps, warmup_lr_init=cfg.lr / 100,
                               t_in_epochs=False)
     start = 0
     if resume and ckpt is not None and Path(ckpt).exists():
-        saved = load_checkpoint(ckpt, state["space"], state["kind"])
+        saved = load_checkpoint(ckpt, state["space"], state["kind"], state.get("run"))
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         if ema is not None and "ema" in saved:
@@ -121,7 +89,7 @@ def fit(model: nn.Module, forward: Callable[[Tensor, int], Tensor], data: Tensor
     mixup = _mixup(cfg, model)
     rank, _ = rank_and_world()
     model.train()
-    bar = tqdm(range(start, cfg.steps), desc=desc, disable=not progress, leave=False,
+    bar = tqdm(range(start, cfg.steps), desc=desc, disable=_no_bar(progress), leave=False,
                initial=start, total=cfg.steps)
     for step in bar:
         _seed_step(cfg.seed, step)
@@ -134,8 +102,8 @@ def fit(model: nn.Module, forward: Callable[[Tensor, int], Tensor], data: Tensor
         opt.zero_grad(set_to_none=True)
         loss.backward()
         _average_gradients(model)
-        if cfg.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if cfg.clip_grad > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         opt.step()
         if ema is not None:
             ema.update(model, step=step)
@@ -148,6 +116,11 @@ def fit(model: nn.Module, forward: Callable[[Tensor, int], Tensor], data: Tensor
                                    "model": model.state_dict(), "optimizer": opt.state_dict(),
                                    **({"ema": ema.state_dict()} if ema is not None else {})})
     return start
+
+
+def _no_bar(progress: bool | None) -> bool | None:
+    # tqdm's disable=None: a bar on a terminal, nothing in a log file.
+    return None if progress is None else not progress
 
 
 def _average_gradients(model: nn.Module) -> None:
@@ -173,35 +146,33 @@ def _mixup(cfg: TrainConfig, model: nn.Module):
     from timm.data import Mixup
 
     return Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix,
-                 label_smoothing=cfg.label_smoothing, num_classes=model.space.num_classes)
+                 label_smoothing=cfg.smoothing, num_classes=model.space.num_classes)
 
 
 def _loss(logits: Tensor, y: Tensor, cfg: TrainConfig) -> Tensor:
-    if y.ndim == 2:  # soft targets from mixup/cutmix
-        return torch.sum(-y * F.log_softmax(logits, dim=-1), dim=-1).mean()
-    return F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+    if y.ndim == 2:  # soft targets from mixup/cutmix (smoothing already in them)
+        from timm.loss import SoftTargetCrossEntropy
+
+        return SoftTargetCrossEntropy()(logits, y)
+    return F.cross_entropy(logits, y, label_smoothing=cfg.smoothing)
 
 
 # -- supernet ------------------------------------------------------------------
-def paths_to_list(paths: PathSpace) -> list[list[dict[str, Any]]]:
-    return [[b.to_dict() for b in choices] for choices in paths.choices]
-
-
-def paths_from_list(space: SearchSpace, data: list[list[dict[str, Any]]]) -> PathSpace:
-    return PathSpace(space, tuple(tuple(BlockArch.from_dict(b) for b in c) for c in data))
-
-
 def train_supernet(paths: PathSpace, data: TensorData, cfg: TrainConfig,
                    ckpt: str | Path | None = None, resume: bool = False,
-                   device: str = "cpu", progress: bool = True,
-                   desc: str = "supernet") -> Supernet:
-    """SPOS: every step trains the one path drawn for ``(seed, step)``."""
+                   device: str = "cpu", progress: bool | None = None,
+                   desc: str = "supernet", meta: dict[str, Any] | None = None) -> Supernet:
+    """SPOS: every step trains the one path drawn for ``(seed, step)``.
+
+    ``meta`` (the run fingerprint, the data it trained on) is stored in the checkpoint.
+    """
+    cfg = cfg.resolve()
     torch.manual_seed(cfg.seed)
     net = Supernet(paths).to(device)
     sampler = MacsSampler(paths, CostModel(paths.space), cfg.min_macs, cfg.max_macs,
                           cfg.macs_bins)
-    state = {"kind": "supernet", "space": paths.space.to_dict(),
-             "paths": paths_to_list(paths)}
+    state = {**(meta or {}), "kind": "supernet", "space": paths.space.to_dict(),
+             "paths": paths.to_list()}
     fit(net, lambda x, step: net(x, sampler(cfg.seed, step)), data, cfg, ckpt, state,
         resume, desc, progress)
     return net
@@ -209,11 +180,9 @@ def train_supernet(paths: PathSpace, data: TensorData, cfg: TrainConfig,
 
 def load_supernet(ckpt: str | Path, space: SearchSpace | None = None,
                   device: str = "cpu") -> tuple[Supernet, dict[str, Any]]:
-    """A trained supernet and its checkpoint (config, step, paths)."""
-    from .arch import get_space
-
+    """A trained supernet and its checkpoint (config, step, paths, data)."""
     state = load_checkpoint(ckpt, space.to_dict() if space else None, "supernet")
-    paths = paths_from_list(get_space(state["space"]), state["paths"])
+    paths = PathSpace.from_list(get_space(state["space"]), state["paths"])
     net = Supernet(paths)
     net.load_state_dict(state["model"])
     return net.to(device).eval(), state
@@ -222,23 +191,24 @@ def load_supernet(ckpt: str | Path, space: SearchSpace | None = None,
 # -- standalone ----------------------------------------------------------------
 def train_model(space: SearchSpace, arch: Arch, data: TensorData, cfg: TrainConfig,
                 ckpt: str | Path | None = None, resume: bool = False,
-                device: str = "cpu", progress: bool = True, desc: str = "retrain") -> nn.Module:
-    """Train ``arch`` from scratch; returns the model (its EMA copy if ``ema_decay``)."""
+                device: str = "cpu", progress: bool | None = None, desc: str = "retrain",
+                meta: dict[str, Any] | None = None) -> nn.Module:
+    """Train ``arch`` from scratch; returns the model (its EMA copy if ``model_ema_decay``)."""
+    cfg = cfg.resolve()
     torch.manual_seed(cfg.seed)
     model = GLiT(space, arch, drop_path_rate=cfg.drop_path).to(device)
     ema = None
-    if cfg.ema_decay > 0:
+    if cfg.model_ema_decay > 0:
         from timm.utils import ModelEmaV3
-        ema = ModelEmaV3(model, decay=cfg.ema_decay)
-    state = {"kind": "model", "space": space.to_dict(), "arch": arch.to_dict()}
+        ema = ModelEmaV3(model, decay=cfg.model_ema_decay)
+    state = {**(meta or {}), "kind": "model", "space": space.to_dict(),
+             "arch": arch.to_dict()}
     fit(model, lambda x, step: model(x), data, cfg, ckpt, state, resume, desc, progress, ema)
     return (ema.module if ema is not None else model).eval()
 
 
 def load_model(ckpt: str | Path, device: str = "cpu") -> tuple[GLiT, dict[str, Any]]:
     """A retrained standalone model (the EMA weights if it kept them)."""
-    from .arch import get_space
-
     state = load_checkpoint(ckpt, kind="model")
     space = get_space(state["space"])
     model = GLiT(space, Arch.from_dict(state["arch"]).validate(space))

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from timm.layers import resample_abs_pos_embed
 from torch import Tensor
 
 from .arch import SPACES, Arch, BlockArch, SearchSpace, get_arch
@@ -19,7 +20,7 @@ from .model import GLiT
 
 __all__ = [
     "WeightsError", "load_official", "official_state_dict", "from_deit",
-    "load_checkpoint_file",
+    "load_checkpoint_file", "checkpoint_filter_fn",
 ]
 
 
@@ -108,35 +109,82 @@ _LAYOUT_HINT = {
 }
 
 
-def _load_renamed(
-    model: GLiT, sd: Mapping[str, Tensor], rules: list[tuple[str, str]], what: str
-) -> GLiT:
-    target = model.state_dict()
-    renamed: dict[str, Tensor] = {}
-    for key, value in sd.items():
-        new = _rename(key, rules)
+def _check(
+    target: Mapping[str, Tensor], renamed: Mapping[str, Tensor], source_keys: Mapping[str, str],
+    what: str, adaptable: frozenset[str] = frozenset(),
+) -> None:
+    """Raise :class:`WeightsError` at the first key that does not fit ``target``.
+
+    ``adaptable`` keys may differ in shape or be absent (timm adapts them)."""
+    for new, value in renamed.items():
+        key = source_keys[new]
         if new not in target:
+            if new in adaptable:
+                continue
             hint = (f"renamed to {new!r}, which the model lacks" if new != key
                     else "not a key of this layout")
             raise WeightsError(
                 f"{what}: unexpected key {key!r} ({hint}); the file is for another "
                 f"architecture or layout{_LAYOUT_HINT.get(what, '')}"
             )
-        if tuple(value.shape) != tuple(target[new].shape):
+        if new not in adaptable and tuple(value.shape) != tuple(target[new].shape):
             raise WeightsError(
                 f"{what}: key {key!r} has shape {tuple(value.shape)} but the model "
                 f"expects {tuple(target[new].shape)}; the file is for another "
                 "architecture"
             )
-        renamed[new] = value
-    missing = [k for k in target if k not in renamed]
+    missing = [k for k in target if k not in renamed and k not in adaptable]
     if missing:
         raise WeightsError(
             f"{what}: missing key {missing[0]!r} ({len(missing)} missing in all); "
             "the file is for another architecture"
         )
+
+
+def _renamed(
+    sd: Mapping[str, Tensor], rules: list[tuple[str, str]]
+) -> tuple[dict[str, Tensor], dict[str, str]]:
+    renamed, source_keys = {}, {}
+    for key, value in sd.items():
+        new = _rename(key, rules)
+        renamed[new], source_keys[new] = value, key
+    return renamed, source_keys
+
+
+def _load_renamed(
+    model: GLiT, sd: Mapping[str, Tensor], rules: list[tuple[str, str]], what: str
+) -> GLiT:
+    renamed, source_keys = _renamed(sd, rules)
+    _check(model.state_dict(), renamed, source_keys, what)
     model.load_state_dict(renamed)
     return model.eval()
+
+
+_ADAPTABLE = frozenset({
+    "embed.pos_embed", "embed.patch_embed.proj.weight", "head.weight", "head.bias",
+})
+
+
+def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: GLiT) -> dict[str, Tensor]:
+    """timm's pretrained filter: the released checkpoint's keys -> ``model``'s keys.
+
+    Takes the released layout (``cls_token``, ``blocks.{i}.0.attn.net.1``, ...)
+    or glitlib's own (a saved ``model.state_dict()``). The position embeddings
+    are resampled (bicubic, as timm does for ViTs) to the model's patch grid
+    when it was built for another ``img_size``; the classifier and the patch
+    projection are left for timm to drop or adapt (``num_classes=``,
+    ``in_chans=``). Every other key must fit, else :class:`WeightsError`.
+    """
+    sd = _state_dict(state_dict)
+    released = not any(k.startswith("embed.") for k in sd)
+    what = "official GLiT checkpoint" if released else "glitlib state dict"
+    renamed, source_keys = _renamed(sd, _OFFICIAL if released else [])
+    _check(model.state_dict(), renamed, source_keys, what, _ADAPTABLE)
+    pos_embed = renamed.get("embed.pos_embed")
+    if pos_embed is not None and pos_embed.shape != model.embed.pos_embed.shape:
+        grid = list(model.embed.patch_embed.grid_size)
+        renamed["embed.pos_embed"] = resample_abs_pos_embed(pos_embed, grid, num_prefix_tokens=1)
+    return renamed
 
 
 def load_official(

@@ -8,6 +8,7 @@ and that the committed outputs are clean.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -161,3 +162,39 @@ def test_setup_cell_does_nothing_off_colab(tmp_path):
     done = subprocess.run([sys.executable, "-c", cell], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and not done.stdout and not done.stderr
+
+
+def commands_in(markdown: str) -> list[list[str]]:
+    """The command lines of the ```bash blocks of a Markdown text, as words."""
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", markdown, flags=re.S):
+        for line in block.splitlines():
+            line = line.split("#")[0].strip()
+            if line:
+                lines.append(line.split())
+    return lines
+
+
+def test_commands_the_intro_names_are_installed():
+    """Every program intro.md tells a reader to run is in the venv that
+    ``pip install -r requirements.txt`` made (JupyterLab, nbconvert, ...)."""
+    bindir = Path(sys.executable).parent
+    lines = commands_in((ROOT / "book" / "intro.md").read_text(encoding="utf-8"))
+    assert [".venv/bin/jupyter", "lab", "book/"] in lines
+    checked = set()
+    for words in lines:
+        program = words[0]
+        if not program.startswith(".venv/bin/"):
+            continue  # the python that creates the venv
+        name = program.removeprefix(".venv/bin/")
+        assert (bindir / name).is_file(), f"{name} is not installed in the venv"
+        if name == "jupyter":  # `jupyter lab` runs the jupyter-lab program
+            name = f"jupyter-{words[1]}"
+            assert (bindir / name).is_file(), f"{name} is not installed in the venv"
+        scripts = [w for w in words[1:] if w.endswith(".py")]
+        for script in scripts:
+            assert (ROOT / script).is_file(), f"{script} does not exist"
+        checked.add(name)
+    assert {"pip", "jupyter-lab", "python", "jupyter-book", "pytest"} <= checked
+    for module in ("jupyterlab", "nbconvert", "nbclient", "ipykernel", "ipywidgets"):
+        assert importlib.util.find_spec(module) is not None, f"{module} is not installed"

@@ -50,4 +50,53 @@ def test_pages_in_chromium(html, tmp_path):
         _missing("the playwright package is not installed (pip install playwright)")
     problems = browser_check.check(html, tmp_path / "screenshots")
     assert not problems, "\n".join(problems)
-    assert (tmp_path / "screenshots" / "01_tokens.png").stat().st_size > 0
+    for _, _, name in browser_check.SCREENSHOTS:
+        assert (tmp_path / "screenshots" / f"{name}.png").stat().st_size > 0
+
+
+def test_book_serves_mathjax_and_the_widget_manager_itself(html):
+    """The pages load MathJax and the widget manager from the build, not a CDN."""
+    chapter = (html / "book" / "03_local_head.html").read_text(encoding="utf-8")
+    assert 'src="../_static/mathjax/tex-mml-chtml.js"' in chapter
+    assert "../_static/html-manager/embed.js" in chapter
+    assert "cdn.jsdelivr.net" not in chapter and "cdnjs.cloudflare.com" not in chapter
+    assert (html / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts").is_dir()
+    assert (html / "_static" / "html-manager" / "embed.js").is_file()
+
+
+BAD_PAGE = """<!doctype html><html><head><title>bad</title></head><body>
+<h1>A heading with <span class="math">\\(x^2\\)</span></h1>
+<p>Display math left raw: <span>$$a + b$$</span></p>
+<pre>\\(code is not checked\\)</pre>
+<div><script type="application/vnd.jupyter.widget-view+json">
+{"version_major": 2, "version_minor": 0, "model_id": "0123"}</script></div>
+<img src="missing.png" alt="">
+</body></html>
+"""
+
+
+def test_check_flags_raw_latex_empty_widgets_and_broken_images(tmp_path):
+    """The checks fail on a page without MathJax, widget manager or image."""
+    if browser_check.chromium_path() is None:
+        _missing("chromium is not installed (Debian: apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        _missing("the playwright package is not installed (pip install playwright)")
+    from playwright.sync_api import sync_playwright
+
+    bad = tmp_path / "bad.html"
+    bad.write_text(BAD_PAGE, encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_check.chromium_path(),
+                                     args=browser_check.CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(bad.as_uri(), wait_until="load")
+        problems = browser_check.check_page(page, "bad", timeout_ms=500)
+        browser.close()
+    text = "\n".join(problems)
+    assert "raw LaTeX on the page: '\\\\(x^2\\\\)'" in text, text
+    assert "'$$a + b$$'" in text, text
+    assert "code is not checked" not in text
+    assert "widget area(s) left empty (1 saved widget view(s))" in text, text
+    assert "image did not load: missing.png" in text, text
+    assert len(problems) == 4, text

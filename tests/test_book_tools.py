@@ -90,3 +90,25 @@ def test_streams_are_coalesced():
     merged = execute_notebooks.coalesce_streams(outs)
     assert [o["name"] for o in merged] == ["stdout", "stderr"]
     assert merged[0]["text"] == "a\nb\n"
+
+
+def test_offline_assets_point_at_local_copies():
+    """MathJax comes from the pip package, the widget manager from the repo."""
+    import offline_assets
+
+    folder = offline_assets.mathjax_dir()
+    assert folder is not None, "pip install sphinx-mathjax-offline (requirements.txt)"
+    assert (folder / "tex-mml-chtml.js").is_file()
+    assert (offline_assets.WIDGETS / "embed.js").is_file()
+    assert (offline_assets.WIDGETS / "LICENSE").is_file()
+
+    class Config:
+        html_static_path = ["_static"]
+        mathjax_path = "https://cdn.example/mathjax.js"
+        nb_ipywidgets_js = {"https://cdn.example/require.js": {}}
+
+    config = Config()
+    offline_assets.configure(None, config)
+    assert config.mathjax_path == "mathjax/tex-mml-chtml.js"
+    assert list(config.nb_ipywidgets_js) == ["html-manager/embed.js"]
+    assert config.html_static_path == ["_static", str(offline_assets.WIDGETS.parent)]

@@ -15,7 +15,7 @@ def glit(*args):
 
 
 def test_info_arch_json():
-    out = glit("info", "--space", "tiny", "--arch", "glit-tiny", "--json")
+    out = glit("info", "--preset", "tiny", "--arch", "glit-tiny", "--json")
     assert out.returncode == 0 and out.stderr == ""
     data = json.loads(out.stdout)
     assert data["params"] == 7_264_456
@@ -24,7 +24,7 @@ def test_info_arch_json():
 
 
 def test_info_space_json_and_table(tmp_path):
-    data = json.loads(glit("info", "--space", "tiny", "--json").stdout)
+    data = json.loads(glit("info", "--preset", "tiny", "--json").stdout)
     assert data["size_paper"] == 324**12
     assert data["size_distinct"] == 198**12 and data["stage1_size"] == 4**12
     space, arch = gl.get_arch("deit-tiny")
@@ -37,9 +37,9 @@ def test_info_space_json_and_table(tmp_path):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["--space", "huge"], "unknown search space 'huge'"),
+        (["--preset", "huge"], "unknown search space 'huge'"),
         (["--arch", "glit-huge"], "neither a named architecture"),
-        (["--space", "digits", "--arch", "glit-tiny"], "has depth 4"),
+        (["--preset", "digits", "--arch", "glit-tiny"], "has depth 4"),
         (["--arch", "BAD"], "malformed"),
         (["--arch", "G5"], "block 0: g=5"),
     ],

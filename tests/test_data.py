@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from glitlib.data import batch_at, load_cifar10, load_digits, load_image_folder
+from glitlib.errors import DataError
 
 
 def test_digits_splits_disjoint_cover_and_seeded():
@@ -67,15 +68,15 @@ def test_image_folder(tmp_path):
         for i in range(10):
             arr = rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)
             Image.fromarray(arr).save(tmp_path / c / f"{i}.png")
-    s = load_image_folder(tmp_path, img_size=8, in_chans=3, seed=0)
-    assert s.shape == (3, 8, 8)
+    s = load_image_folder(tmp_path, seed=0)
+    assert s.shape == (3, 12, 12)  # the images' own size: nothing shrunk silently
     assert len(s.train) + len(s.val) + len(s.test) == 30
     assert sorted(set(s.test.y.tolist())) == [0, 1, 2]
 
 
 def test_image_folder_missing_is_clear(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_image_folder(tmp_path / "nope", 8)
+    with pytest.raises(DataError, match="does not exist"):
+        load_image_folder(tmp_path / "nope")
 
 
 def _write_cifar(root, n=20):
@@ -99,7 +100,7 @@ def test_cifar10_stand_in(tmp_path):
 
 
 def test_cifar10_missing_names_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="--download"):
+    with pytest.raises(DataError, match="--download"):
         load_cifar10(tmp_path)
 
 

@@ -3,7 +3,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from timm.models.vision_transformer import Attention
+from timm.layers import Attention, Mlp
+from timm.layers import PatchEmbed as TimmPatchEmbed
 
 import glitlib as gl
 
@@ -40,6 +41,27 @@ def test_global_heads_equal_timm_attention():
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(2, 197, 192)
     torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_library_pieces_keep_the_released_keys():
+    assert isinstance(gl.GlobalHeads(64, 1, 64), Attention)
+    assert isinstance(gl.FFN(8, 2), Mlp) and gl.PatchEmbed is TimmPatchEmbed
+    assert list(gl.GlobalHeads(96, 3, 32).state_dict()) == [
+        "qkv.weight", "qkv.bias", "proj.weight", "proj.bias"]
+    assert list(gl.FFN(8, 2).state_dict()) == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert list(gl.PatchEmbed(32, 8, 3, 20).state_dict()) == ["proj.weight", "proj.bias"]
+
+
+def test_switches_are_per_instance():
+    model = gl.build("deit-tiny", img_size=32)
+    heads = [m for m in model.modules() if isinstance(m, gl.GlobalHeads)]
+    heads[0].fused_attn = False  # one head only: the switch is not a class attribute
+    assert [h.fused_attn for h in heads[:2]] == [False, True]
+    assert gl.use_fused_attention(model, False) is model
+    assert not any(h.fused_attn for h in heads)
+    a, b = gl.LocalHeads(8, 1, 3), gl.LocalHeads(8, 1, 3)
+    a.banded_max_tokens = 0
+    assert b.banded_max_tokens == 64
 
 
 @pytest.mark.parametrize("e, k", [(1, 3), (2, 17), (4, 45)])

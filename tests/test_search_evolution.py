@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from glitlib import SPACES, Arch, CostModel, joint, stage1
+from glitlib.budget import macs_bounds
 from glitlib.data import load_digits
 from glitlib.evaluate import Evaluator
-from glitlib.evolution import EvolutionConfig, evolve, random_search, top_candidates
-from glitlib.sampling import macs_bounds
+from glitlib.evolution import EvolutionConfig, evolve, random_search
+from glitlib.records import best_candidates
 from glitlib.train import TrainConfig, train_supernet
 
 SPACE = SPACES["digits"]
@@ -28,27 +29,27 @@ def _limit(paths, frac=0.4):
 
 def test_evolution_respects_limit_records_all_and_never_repeats():
     paths = joint(SPACE)
-    cfg = EvolutionConfig(population=20, generations=5, top_k=5, mutations=8, crossovers=8,
+    cfg = EvolutionConfig(population=20, generations=5, parents=5, mutations=8, crossovers=8,
                           max_macs=_limit(paths), seed=1)
     calls = []
     recs = evolve(paths, lambda a: calls.append(a) or score(a), cfg, progress=False)
     assert len(recs) == len(calls) == 100
-    keys = [Arch.from_dict({"blocks": r["arch"]}).canonical(SPACE) for r in recs]
+    keys = [r.arch.canonical(SPACE) for r in recs]
     assert len(set(keys)) == len(keys)
-    assert all(r["macs"] <= cfg.max_macs for r in recs)
-    assert {r["generation"] for r in recs} == set(range(5))
+    assert all(r.macs <= cfg.max_macs for r in recs)
+    assert {r.generation for r in recs} == set(range(5))
     for r, a in zip(recs, calls):
         cost = CM(a)
-        assert (r["macs"], r["params"], r["accuracy"]) == (cost.macs, cost.params, score(a))
+        assert (r.macs, r.params, r.supernet_accuracy) == (cost.macs, cost.params, score(a))
 
 
 def test_evolution_improves_over_random_search():
     paths = joint(SPACE)
-    cfg = EvolutionConfig(population=20, generations=6, top_k=5, mutations=8, crossovers=8,
+    cfg = EvolutionConfig(population=20, generations=6, parents=5, mutations=8, crossovers=8,
                           max_macs=_limit(paths, 0.6), seed=0)
-    best_evo = top_candidates(evolve(paths, score, cfg, progress=False), 1)[0]["accuracy"]
-    best_rand = top_candidates(random_search(paths, score, cfg, progress=False), 1)[0]
-    assert best_evo > best_rand["accuracy"]
+    best_evo = best_candidates(evolve(paths, score, cfg, progress=False), 1)[0]
+    best_rand = best_candidates(random_search(paths, score, cfg, progress=False), 1)[0]
+    assert best_evo.supernet_accuracy > best_rand.supernet_accuracy
 
 
 def test_small_space_runs_out_without_hanging_or_repeating():
@@ -56,7 +57,7 @@ def test_small_space_runs_out_without_hanging_or_repeating():
     cfg = EvolutionConfig(population=50, generations=8, max_macs=_limit(paths, 0.5))
     recs = evolve(paths, score, cfg, progress=False)
     feasible = sum(CM.macs(a) <= cfg.max_macs for a in _all(paths))
-    keys = {json.dumps(r["arch"]) for r in recs}
+    keys = {json.dumps(r.to_dict()["arch"]) for r in recs}
     assert len(keys) == len(recs)
     assert 0.9 * feasible <= len(recs) <= feasible  # nearly all of it, each path once
 
@@ -71,7 +72,7 @@ def test_evolution_resumes_exactly(tmp_path, monkeypatch):
     import glitlib.evolution as evo
 
     paths = joint(SPACE)
-    cfg = EvolutionConfig(population=10, generations=4, top_k=3, mutations=4, crossovers=4,
+    cfg = EvolutionConfig(population=10, generations=4, parents=3, mutations=4, crossovers=4,
                           max_macs=_limit(paths), seed=2)
     full = evolve(paths, score, cfg, tmp_path / "a.json", progress=False)
     write, calls = evo.write_json, []
@@ -95,7 +96,7 @@ def test_evolution_resumes_exactly(tmp_path, monkeypatch):
 def test_evaluator_recalibrates_bn_and_is_deterministic():
     s = load_digits(seed=0)
     paths = stage1(SPACE)
-    net = train_supernet(paths, s.train, TrainConfig(steps=20, batch_size=64, warmup_steps=2),
+    net = train_supernet(paths, s.train, TrainConfig(steps=20, batch_size=64),
                          progress=False)
     ev = Evaluator(net, s.train, s.val, bn_batches=2, bn_batch_size=64)
     local = Arch((paths.choices[0][0],) * SPACE.depth)  # g = 0 everywhere: BN in every block

@@ -1,37 +1,32 @@
-"""The hierarchical pipeline through the Python API: the test split never steers it."""
+"""The search through the Python API: the test split never steers it; budgets; recipes."""
 
 import dataclasses
 
 import torch
 
+from glitlib.budget import default_max_macs
 from glitlib.data import TensorData
-from glitlib.evolution import EvolutionConfig
 from glitlib.io import read_json
-from glitlib.search import SearchConfig, default_max_macs, hierarchical_search, load_splits
+from glitlib.search import load_splits, run_search
 from glitlib.train import TrainConfig
-
-
-def _tiny() -> SearchConfig:
-    return SearchConfig(
-        top_k=2, bn_batches=1,
-        supernet=TrainConfig(steps=20, batch_size=64, warmup_steps=2),
-        evolution=EvolutionConfig(population=6, generations=2, mutations=3, crossovers=3),
-        retrain=TrainConfig(steps=15, batch_size=64, warmup_steps=2))
+from test_search_cli import tiny_config
 
 
 def test_test_split_never_steers_the_search(tmp_path):
-    cfg = _tiny()
-    splits = load_splits(cfg)
-    a = hierarchical_search(cfg, tmp_path / "a", progress=False, splits=splits)
+    cfg = tiny_config()
+    splits = load_splits(cfg.resolve())
+    a = run_search(cfg, tmp_path / "a", progress=False, splits=splits)
     g = torch.Generator().manual_seed(0)
     noise = TensorData(torch.randn(splits.test.x.shape, generator=g),
                        torch.randint(0, 10, splits.test.y.shape, generator=g))
     poisoned = dataclasses.replace(splits, test=noise)
-    b = hierarchical_search(cfg, tmp_path / "b", progress=False, splits=poisoned)
+    b = run_search(cfg, tmp_path / "b", progress=False, splits=poisoned)
     for stage in ("stage1", "stage2"):
         ra = read_json(tmp_path / "a" / stage / "search.json")
         rb = read_json(tmp_path / "b" / stage / "search.json")
         assert ra == rb
+        assert read_json(tmp_path / "a" / stage / "result.json") == read_json(
+            tmp_path / "b" / stage / "result.json")
     assert a["arch"] == b["arch"] and a["val_accuracy"] == b["val_accuracy"]
     assert a["test_accuracy"] != b["test_accuracy"]  # test data did reach the final number
 
@@ -58,7 +53,7 @@ def test_retrain_with_timm_recipe_pieces(tmp_path):
     space = SPACES["digits"]
     arch = stage1(space).sample(step_rng(0, 0))
     s = load_digits(0)
-    cfg = TrainConfig(steps=6, batch_size=32, warmup_steps=1, ema_decay=0.9, mixup=0.8,
+    cfg = TrainConfig(steps=6, batch_size=32, warmup_steps=1, model_ema_decay=0.9, mixup=0.8,
                       cutmix=1.0, drop_path=0.1)
     model = train_model(space, arch, s.train, cfg, tmp_path / "m.pt", progress=False)
     loaded, state = load_model(tmp_path / "m.pt")
@@ -68,3 +63,14 @@ def test_retrain_with_timm_recipe_pieces(tmp_path):
                                                           warmup_steps=1), progress=False)
     assert any(not torch.equal(a, b) for a, b in
                zip(plain.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_optimizer_skips_decay_where_the_model_says():
+    from glitlib import SPACES, Supernet, stage1
+    from glitlib.train import configure_optimizer
+
+    net = Supernet(stage1(SPACES["digits"]))
+    opt = configure_optimizer(net, TrainConfig(weight_decay=0.05))
+    no_decay = {id(p) for g in opt.param_groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert id(net.embed.pos_embed) in no_decay and id(net.embed.cls_token) in no_decay
+    assert id(net.head.weight) not in no_decay and id(net.head.bias) in no_decay

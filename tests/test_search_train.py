@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from glitlib import SPACES, CostModel, Supernet, joint, stage1
+from glitlib.budget import check_macs_range, macs_bounds
 from glitlib.data import load_digits
-from glitlib.sampling import MacsSampler, check_macs_range, macs_bounds, step_rng
+from glitlib.errors import BudgetError
+from glitlib.sampling import MacsSampler, step_rng
 from glitlib.train import TrainConfig, configure_optimizer, train_supernet
 
 SPACE = SPACES["digits"]
@@ -49,9 +51,9 @@ def test_constrained_sampling_respects_the_range():
 def test_impossible_macs_limit_is_rejected():
     paths, cm = stage1(SPACE), CostModel(SPACE)
     lo, _ = macs_bounds(paths, cm)
-    with pytest.raises(ValueError, match="no architecture meets"):
-        check_macs_range(paths, cm, None, lo - 1)
-    check_macs_range(paths, cm, None, lo)  # the smallest path itself fits
+    with pytest.raises(BudgetError, match="no architecture meets"):
+        check_macs_range(paths, None, lo - 1, cm)
+    check_macs_range(paths, None, lo, cm)  # the smallest path itself fits
 
 
 def _snapshot(module):

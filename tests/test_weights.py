@@ -99,3 +99,20 @@ def test_timm_state_dict_given_to_load_official_points_to_from_deit():
     sd = timm.create_model("deit_tiny_patch16_224", pretrained=False).state_dict()
     with pytest.raises(WeightsError, match="from_deit"):
         gl.load_official(sd)
+
+
+def test_timm_filter_takes_both_layouts(reference, tmp_path):
+    torch.manual_seed(0)
+    model = timm.create_model("glit_tiny_patch16_224", num_classes=10).eval()
+    from_released = gl.weights.checkpoint_filter_fn({"model": reference.state_dict()}, model)
+    assert from_released.keys() == gl.load_official(reference.state_dict()).state_dict().keys()
+    path = tmp_path / "finetuned.pth"
+    torch.save(model.state_dict(), path)  # glitlib's own layout passes unchanged
+    overlay = dict(file=str(path), num_classes=10)  # its head fits: timm keeps it
+    again = timm.create_model("glit_tiny_patch16_224", num_classes=10, pretrained=True,
+                              pretrained_cfg_overlay=overlay).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), model(x), rtol=0, atol=0)
+    with pytest.raises(WeightsError, match="unexpected key 'extra.weight'"):
+        gl.weights.checkpoint_filter_fn({**model.state_dict(), "extra.weight": x}, model)

@@ -1,0 +1,231 @@
+"""GLiT through timm's model API, as a timm user drives it (nothing downloads).
+
+The "released" file is written here: a seeded GLiT-Tiny saved under the released
+code's key names, in the release's file format (a DeiT-style dict with the
+training arguments as an ``argparse.Namespace``).
+"""
+
+import argparse
+import warnings
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, resolve_data_config
+from timm.layers import resample_abs_pos_embed
+from timm.optim import create_optimizer_v2
+
+import glitlib as gl
+
+NAME = "glit_tiny_patch16_224"
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """(path of a released-format file, the model its weights came from)."""
+    torch.manual_seed(0)
+    source = gl.build("glit-tiny").eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so they must load too
+        for m in source.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    path = tmp_path_factory.mktemp("release") / "glit_tiny.pth"
+    args = argparse.Namespace(model=NAME, input_size=224, lr=5e-4)
+    torch.save({"model": gl.official_state_dict(source), "epoch": 299, "args": args}, path)
+    return path, source
+
+
+def create(path, **kwargs):
+    return timm.create_model(NAME, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)),
+                             **kwargs)
+
+
+def test_create_model_loads_the_released_file(released):
+    path, source = released
+    assert "blocks.1.0.attn.net.1.weight" in torch.load(path, weights_only=False)["model"]
+    model = create(path).eval()
+    assert isinstance(model, gl.GLiT)
+    want = source.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in model.state_dict().items())
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), source(x), rtol=0, atol=0)
+
+
+def test_data_config_is_the_released_evaluation(released):
+    model = create(released[0])
+    assert resolve_data_config(model=model) == {
+        "input_size": (3, 224, 224), "interpolation": "bicubic", "crop_pct": 224 / 256,
+        "crop_mode": "center", "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,
+    }
+    cfg = model.pretrained_cfg
+    assert cfg["classifier"] == "head" and cfg["first_conv"] == "embed.patch_embed.proj"
+
+
+def test_pretrained_without_a_file_downloads_nothing():
+    with pytest.raises(gl.WeightsError, match="nothing is downloaded.*pretrained_cfg_overlay"):
+        timm.create_model(NAME, pretrained=True)
+
+
+def test_wrong_file_names_the_first_bad_key(released, tmp_path):
+    sd = gl.official_state_dict(gl.build("deit-tiny"))
+    path = tmp_path / "deit_like.pth"
+    torch.save({"model": sd}, path)
+    with pytest.raises(gl.WeightsError, match=r"'blocks\.0\.0\.attn\.qkv\.weight'.*\(576, 192\)"):
+        create(path)
+
+
+def test_ten_classes_from_the_1000_class_weights(released):
+    path, source = released
+    model = create(path, num_classes=10)
+    assert model.get_classifier().out_features == 10 and model.num_classes == 10
+    want = source.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in model.state_dict().items()
+               if not k.startswith("head."))
+    model = create(path)
+    model.reset_classifier(10)
+    assert model.get_classifier() is model.head and model.head.out_features == 10
+    assert model(torch.randn(1, 3, 224, 224)).shape == (1, 10)
+    model.reset_classifier(0)
+    assert model(torch.randn(1, 3, 224, 224)).shape == (1, model.head_hidden_size)
+
+
+def test_build_takes_num_classes():
+    model = gl.build("glit-tiny", num_classes=10, img_size=32)
+    assert model.head.out_features == 10 and model.space.num_classes == 10
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="square"):
+        gl.build("glit-tiny", img_size=(32, 64))
+
+
+def test_other_img_size_resamples_position_embeddings(released):
+    path, source = released
+    model = create(path, img_size=32).eval()
+    want = resample_abs_pos_embed(source.embed.pos_embed.detach(), [2, 2], num_prefix_tokens=1)
+    assert model.embed.pos_embed.shape == (1, 5, 192)
+    torch.testing.assert_close(model.embed.pos_embed.detach(), want)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 1000)
+
+
+def test_dynamic_img_size(released):
+    path, source = released
+    model = create(path, dynamic_img_size=True).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), source(x))  # same grid: nothing resampled
+        wide = model.forward_features(torch.randn(2, 3, 64, 96))
+    assert wide.shape == (2, 1 + 4 * 6, 192)
+
+
+def test_layer_decay_groups_follow_depth():
+    model = gl.build("glit-tiny", img_size=32)
+    opt = create_optimizer_v2(model, "adamw", lr=1e-3, weight_decay=0.05, layer_decay=0.5)
+    names = {id(p): n for n, p in model.named_parameters()}
+    scale, decay = {}, {}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            scale[names[id(p)]], decay[names[id(p)]] = group["lr_scale"], group["weight_decay"]
+    assert scale["embed.patch_embed.proj.weight"] == 0.5**13
+    assert [scale[f"blocks.{i}.norm1.weight"] for i in range(12)] == [0.5 ** (12 - i)
+                                                                       for i in range(12)]
+    assert scale["head.weight"] == 1.0
+    assert decay["embed.pos_embed"] == decay["embed.cls_token"] == decay["head.bias"] == 0.0
+    assert decay["head.weight"] == 0.05
+
+
+def test_grad_checkpointing_recomputes_blocks_with_same_gradients():
+    torch.manual_seed(0)
+    model = gl.build("glit-tiny", img_size=32).eval()
+    x = torch.randn(2, 3, 32, 32)
+    calls = []
+    model.blocks[0].register_forward_pre_hook(lambda *_: calls.append(1))
+
+    def grads():
+        model.zero_grad()
+        model(x).logsumexp(-1).sum().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    plain = grads()
+    assert len(calls) == 1
+    model.set_grad_checkpointing()
+    checkpointed = grads()
+    assert len(calls) == 3  # forward, then the recomputation in backward
+    for a, b in zip(plain, checkpointed):
+        torch.testing.assert_close(a, b)
+
+
+def test_forward_intermediates_and_features_only():
+    torch.manual_seed(0)
+    model = gl.build("glit-tiny", img_size=64).eval()
+    x = torch.randn(2, 3, 64, 64)
+    seen = []
+    for block in model.blocks:
+        block.register_forward_hook(lambda m, i, out: seen.append(out))
+    with torch.no_grad():
+        final, inter = model.forward_intermediates(x, indices=[0, 11])
+        torch.testing.assert_close(final, model.forward_features(x))
+    assert [t.shape for t in inter] == [(2, 192, 4, 4)] * 2
+    patch_tokens = seen[0][:, 1:].reshape(2, 4, 4, 192).permute(0, 3, 1, 2)
+    torch.testing.assert_close(inter[0], patch_tokens)
+    nlc = model.forward_intermediates(x, indices=2, output_fmt="NLC", intermediates_only=True,
+                                      norm=True, return_prefix_tokens=True)
+    assert len(nlc) == 2 and nlc[0][0].shape == (2, 16, 192) and nlc[0][1].shape == (2, 1, 192)
+    assert model.head_hidden_size == 192
+    assert model.forward_head(final, pre_logits=True).shape == (2, 192)
+    feats = timm.create_model(NAME, features_only=True, out_indices=(3, 11), img_size=64)
+    assert [f.shape for f in feats(x)] == [(2, 192, 4, 4)] * 2
+    assert len(feats.model.blocks) == 12 and isinstance(feats.model.head, torch.nn.Identity)
+
+
+def test_torch_jit_script():
+    torch.manual_seed(0)
+    model = gl.build("glit-tiny", img_size=32).eval()
+    gl.use_fused_attention(model, False)  # per-instance switches script too
+    x = torch.randn(2, 3, 32, 32)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated")
+        scripted = torch.jit.script(model)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), model(x))
+
+
+def _digits(size: int):
+    """sklearn's 8x8 digits as 3-channel ``size`` px images, normalised as timm says."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = torch.tensor(data.images, dtype=torch.float32)[:, None] / 16.0
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False).expand(-1, 3, -1, -1)
+    return x, torch.tensor(data.target)
+
+
+def test_timm_fine_tuning_workflow_on_digits(released):
+    """Released weights -> 10 classes -> timm optimizer with layer decay -> evaluate."""
+    torch.manual_seed(0)
+    model = create(released[0], img_size=32)
+    model.reset_classifier(10)
+    cfg = resolve_data_config(model=model)  # the released normalisation
+    x, y = _digits(32)
+    mean, std = (torch.tensor(v)[:, None, None] for v in (cfg["mean"], cfg["std"]))
+    x = (x - mean) / std
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    train, test = order[:1200], order[1200:1500]
+
+    def accuracy():
+        model.eval()
+        with torch.no_grad():
+            return (model(x[test]).argmax(-1) == y[test]).float().mean().item()
+
+    before = accuracy()
+    opt = create_optimizer_v2(model, "adamw", lr=5e-4, weight_decay=0.05, layer_decay=0.75)
+    model.train()
+    for step in range(30):
+        idx = train[torch.randint(len(train), (32,), generator=torch.Generator().manual_seed(step))]
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = accuracy()
+    assert before < 0.3 and after > 0.6, (before, after)

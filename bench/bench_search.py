@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from glitlib import SPACES, stage1
+from glitlib.config import SearchConfig
 from glitlib.data import batch_at, load_digits
 from glitlib.evaluate import Evaluator
 from glitlib.io import read_json
-from glitlib.search import SearchConfig
 from glitlib.train import TrainConfig, configure_optimizer, train_supernet
 
 
@@ -91,8 +91,8 @@ def search_wall(device: str) -> dict:
                         "--out", str(out), "--device", device, "--quiet"], check=True)
         wall = time.perf_counter() - start
         s = read_json(out / "summary.json")
-    return {"wall_s": round(wall, 1), "stages": {k: v["seconds"] for k, v in
-                                                 s["stages"].items()},
+        timings = {k: read_json(out / k / "timings.json") for k in s["stages"]}
+    return {"wall_s": round(wall, 1), "stages": timings,
             "evaluated": {k: v["evaluated"] for k, v in s["stages"].items()},
             "arch": s["arch"], "val": s["val_accuracy"], "test": s["test_accuracy"]}
 

@@ -36,7 +36,8 @@ def macs_bounds(paths: PathSpace, cm: CostModel | None = None) -> tuple[int, int
 
 def check_macs_range(paths: PathSpace, min_macs: int | None = None,
                      max_macs: int | None = None, cm: CostModel | None = None) -> None:
-    """Raise :class:`BudgetError` (one line, with the feasible range) if no path fits."""
+    """Raise :class:`~glitlib.errors.BudgetError` (one line, with the feasible range)
+    if no path fits."""
     lo, hi = macs_bounds(paths, cm)
     top = hi if max_macs is None else max_macs
     bottom = lo if min_macs is None else min_macs

@@ -246,7 +246,10 @@ def _from_dict(cls: type, d: Any, where: str) -> Any:
 
 
 def validate(cfg: Any, where: str = "") -> None:
-    """Check every field of a config (nested ones too); raise one :class:`ConfigError`."""
+    """Check every field of a config (nested ones too).
+
+    Raises one :class:`~glitlib.errors.ConfigError` naming the field, value and range.
+    """
     prefix = f"{where}: " if where else ""
     for f in fields(cfg):
         v = getattr(cfg, f.name)

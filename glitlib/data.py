@@ -95,12 +95,16 @@ def split_indices(labels: np.ndarray, val_frac: float, test_frac: float,
     return {k: np.sort(v) for k, v in parts.items()}
 
 
+def _channel_stats(x: Tensor) -> tuple[list[float], list[float]]:
+    return (x.mean(dim=(0, 2, 3)).tolist(),
+            x.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist())
+
+
 def _standardise(x: Tensor, train_idx: np.ndarray) -> Tensor:
     # Per-channel mean/std of the training split only: val and test stay unseen.
-    t = x[torch.as_tensor(train_idx)]
-    mean = t.mean(dim=(0, 2, 3), keepdim=True)
-    std = t.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    return (x - mean) / std
+    from torchvision.transforms.functional import normalize
+
+    return normalize(x, *_channel_stats(x[torch.as_tensor(train_idx)]))
 
 
 def _make_splits(x: Tensor, y: Tensor, name: str, seed: int, val_frac: float,
@@ -217,9 +221,9 @@ def load_cifar10(root: str | Path, seed: int = 0, val_frac: float = 0.1,
     parts = [read_cifar_batch(base / n) for n in names]
     tx, ty = read_cifar_batch(base / "test_batch")
     x, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    std = x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    test = TensorData((tx - mean) / std, ty)
+    from torchvision.transforms.functional import normalize
+
+    test = TensorData(normalize(tx, *_channel_stats(x)), ty)
     return _make_splits(x, y, "cifar10", seed, val_frac, 0.0, test=test)
 
 

@@ -23,27 +23,44 @@ from .supernet import Supernet
 __all__ = ["recalibrate_bn", "accuracy", "Evaluator"]
 
 
+class _PathModule(nn.Module):
+    """The modules of one path as children, with ``forward`` running that path.
+
+    ``torch.optim.swa_utils.update_bn`` resets and re-estimates the BatchNorms of
+    the module it is given and flips *its* train mode: given this wrapper, it touches
+    only the path's own modules, never the rest of a supernet.
+    """
+
+    def __init__(self, forward: Callable[[Tensor], Tensor], modules: nn.Module):
+        super().__init__()
+        self.path = modules
+        self._forward = forward
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._forward(x)
+
+
 @torch.no_grad()
 def recalibrate_bn(forward: Callable[[Tensor], Tensor], module: nn.Module, data: TensorData,
                    num_batches: int, batch_size: int, seed: int = 0) -> int:
     """Reset every BatchNorm of ``module`` and re-estimate it from training batches.
 
-    ``forward`` runs the path being scored. Returns the number of BN layers reset
-    (0 means nothing to recalibrate and no batch was run).
+    ``forward`` runs the path being scored; ``torch.optim.swa_utils.update_bn`` does
+    the work (cumulative averages over the batches). Returns the number of BN
+    layers reset (0 means nothing to recalibrate and no batch was run).
     """
+    from torch.optim.swa_utils import update_bn
+
     norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms or num_batches <= 0:
         return 0
-    saved = [(m.momentum, m.training) for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the recalibration batches
-        m.train()  # only the norms: flipping a whole supernet's modes costs more
-    for step in range(num_batches):
-        forward(batch_at(data, batch_size, seed, step).x)
-    for m, (momentum, training) in zip(norms, saved):
-        m.momentum = momentum
-        m.train(training)
+    wrapper = _PathModule(forward, module)
+    was_training = [m.training for m in module.modules()]
+    wrapper.eval()
+    batches = [batch_at(data, batch_size, seed, step).x for step in range(num_batches)]
+    update_bn(batches, wrapper)
+    for m, training in zip(module.modules(), was_training):
+        m.training = training
     return len(norms)
 
 

@@ -68,7 +68,8 @@ def all_global(space: SearchSpace) -> Arch:
 
 
 def check_distribution(space: SearchSpace, distribution: Sequence[int]) -> tuple[int, ...]:
-    """The distribution as a tuple, or :class:`ArchitectureError` naming the problem."""
+    """The distribution as a tuple, or :class:`~glitlib.arch.ArchitectureError` naming
+    the problem."""
     dist = tuple(distribution)
     if len(dist) != space.depth:
         raise ArchitectureError(
@@ -157,7 +158,7 @@ def presets(search_results: Sequence[str | Path] = ()) -> dict[str, tuple[Search
 
     A search result is an ``arch.json`` as ``glit search`` writes it (it names
     its space); its entry is called after its folder. A missing file raises
-    :class:`ArchitectureError`.
+    :class:`~glitlib.arch.ArchitectureError`.
     """
     out = {"DeiT-Tiny": get_arch("deit-tiny"), "GLiT-Tiny": get_arch("glit-tiny")}
     for path in search_results:

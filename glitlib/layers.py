@@ -30,7 +30,7 @@ class GlobalHeads(Attention):
     the released code (``d_k`` need not be ``dim / num_heads``). Each instance's
     ``fused_attn`` picks ``F.scaled_dot_product_attention`` (fast); ``False``
     runs the explicit matmuls, which compute the same and let tools such as
-    ``FlopCounterMode`` see them (:func:`glitlib.use_fused_attention` flips it
+    ``FlopCounterMode`` see them (:func:`glitlib.model.use_fused_attention` flips it
     for a whole model).
     """
 
@@ -48,15 +48,29 @@ class LocalHeads(nn.Module):
     nor torch has this module (the GLU conv module of the released code), so it
     is written here with the released layer order and weight shapes.
 
-    For short sequences (at most ``banded_max_tokens`` tokens) the depthwise
-    conv runs as one banded ``(T x T)`` matmul per channel
-    (:func:`banded_depthwise`): on CPU about twice as fast as the depthwise
-    convolution kernel there, with the same result and the same weights. Set
-    ``banded_max_tokens = 0`` (per instance) to always use the convolution.
+    The weights keep the released ``Conv1d`` shapes, but the forward never
+    leaves the ``(B, T, C)`` token layout: the pointwise convs run as
+    ``F.linear`` (a plain matrix product, where a 1x1 ``Conv1d`` takes the
+    slow generic convolution path on CPU), BatchNorm sees ``(B*T, C)`` rows,
+    and the depthwise conv reads the tokens as a channels-last image
+    (:func:`_depthwise_tokens`), oneDNN's fast layout. No transposes are copied.
+
+    BatchNorm with running statistics (evaluation) is folded into the
+    depthwise conv. Training gives the gradients of the plain formulation.
+
+    Sequences of at most ``banded_max_tokens`` tokens (per instance; default
+    0, never) run the depthwise conv as one banded ``(T x T)`` matmul per
+    channel instead (:func:`banded_depthwise`), with the same result and the
+    same weights. It beat the ``(B, C, T)`` Conv1d for short sequences, but
+    not the channels-last convolution: at 17 tokens that is faster still
+    (``bench/RESULTS.md``).
     """
 
-    def __init__(self, dim: int, expansion: int, kernel_size: int, banded_max_tokens: int = 64):
+    def __init__(self, dim: int, expansion: int, kernel_size: int, banded_max_tokens: int = 0):
         super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"local heads need an odd kernel size for 'same' padding, "
+                             f"got {kernel_size}")
         hidden = dim * expansion
         self.banded_max_tokens = banded_max_tokens
         self.pointwise1 = nn.Conv1d(dim, 2 * hidden, 1)
@@ -67,23 +81,120 @@ class LocalHeads(nn.Module):
         self.pointwise2 = nn.Conv1d(hidden, dim, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.pointwise1(x.transpose(1, 2))  # (B, 2*hidden, T)
-        x = F.glu(x, dim=1)  # first half * sigmoid(second half)
-        x = F.silu(self.norm(self._depthwise(x)))  # Swish = x * sigmoid(x)
-        return self.pointwise2(x).transpose(1, 2)
+        h = F.linear(x, self.pointwise1.weight.squeeze(-1), self.pointwise1.bias)
+        h = F.glu(h, dim=-1)  # (B, T, hidden): first half * sigmoid(second half)
+        if self.norm.training or self.norm.running_mean is None:
+            h = self._depthwise(h, self.depthwise.weight, self.depthwise.bias)
+            # BatchNorm1d over (B*T, hidden) rows: the statistics of (B, hidden, T).
+            h = self.norm(h.reshape(-1, h.shape[-1])).view(h.shape)
+        else:  # BatchNorm with running statistics is affine: fold it into the conv.
+            h = self._depthwise(h, *self._folded_depthwise())
+        h = F.silu(h, inplace=not h.requires_grad)  # Swish
+        return F.linear(h, self.pointwise2.weight.squeeze(-1), self.pointwise2.bias)
 
-    def _depthwise(self, x: Tensor) -> Tensor:
-        if x.shape[-1] > self.banded_max_tokens:
-            return self.depthwise(x)
-        return banded_depthwise(x, self.depthwise.weight, self.depthwise.bias)
+    def _folded_depthwise(self) -> tuple[Tensor, Tensor]:
+        """Depthwise weight and bias with the inference BatchNorm folded in."""
+        norm, conv = self.norm, self.depthwise
+        mean, var = norm.running_mean, norm.running_var
+        assert mean is not None and var is not None  # for TorchScript
+        scale = torch.rsqrt(var + norm.eps)
+        shift = -mean * scale
+        if norm.weight is not None and norm.bias is not None:
+            scale, shift = scale * norm.weight, shift * norm.weight + norm.bias
+        bias = shift if conv.bias is None else conv.bias * scale + shift
+        return conv.weight * scale[:, None, None], bias
+
+    def _depthwise(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if x.shape[1] > self.banded_max_tokens:
+            return _depthwise_tokens(x, weight, bias)
+        return banded_depthwise(x.transpose(1, 2), weight, bias).transpose(1, 2)
+
+
+def _depthwise_tokens(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """Depthwise 1D conv (odd kernel, same padding) of ``(B, T, C)`` tokens.
+
+    ``x.transpose(1, 2)[:, :, None]`` is a ``(B, C, 1, T)`` image already in
+    channels-last memory order, the layout in which oneDNN's depthwise kernel
+    is fastest (on CPU about 8x the ``(B, C, T)`` Conv1d); the result comes
+    back channels-last too, so the ``(B, T, C)`` view of it is contiguous.
+    On CPU, training uses :class:`_DepthwiseTokens` for the backward pass.
+    """
+    if not torch.jit.is_scripting() and x.device.type == "cpu" and torch.is_grad_enabled() \
+            and (x.requires_grad or weight.requires_grad):
+        return _depthwise_tokens_autograd(x, weight, bias)
+    return _conv_tokens(x, weight, bias, weight.shape[-1] // 2)
+
+
+def _conv_tokens(x: Tensor, weight: Tensor, bias: Tensor | None, pad: int) -> Tensor:
+    """Depthwise conv of ``(B, T, C)`` tokens as a channels-last ``(B, C, 1, T)`` image."""
+    y = F.conv2d(x.transpose(1, 2).unsqueeze(2), weight.unsqueeze(2), bias,
+                 padding=(0, pad), groups=weight.shape[0])
+    return y.squeeze(2).transpose(1, 2)
+
+
+@torch.jit.unused
+def _depthwise_tokens_autograd(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    return _DepthwiseTokens.apply(x, weight, bias)
+
+
+class _DepthwiseTokens(torch.autograd.Function):
+    """:func:`_depthwise_tokens` with a backward pass that stays on fast kernels.
+
+    oneDNN computes the weight gradient of a depthwise conv with a kernel wider
+    than a few taps by im2col + GEMM, several times slower than the forward.
+    Both gradients are depthwise convolutions themselves, so they are computed
+    as forward convolutions: the input gradient convolves the output gradient
+    with the flipped kernel; the weight gradient correlates the padded input
+    with the output gradient, one channel per (image, channel) pair, summed
+    over images afterwards.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _conv_tokens(x, weight, bias, weight.shape[-1] // 2)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        grad = grad.contiguous()
+        k = weight.shape[-1]
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _conv_tokens(grad, weight.flip(-1), None, k // 2)
+        if ctx.needs_input_grad[1]:
+            grad_w = _depthwise_weight_grad(x, grad, k).to(weight.dtype)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum((0, 1))
+        return grad_x, grad_w, grad_b
+
+
+def _depthwise_weight_grad(x: Tensor, grad: Tensor, k: int) -> Tensor:
+    """``dW[c, 0, j] = sum_{b,t} grad[b, t, c] * x[b, t + j - k // 2, c]`` as one forward conv.
+
+    Every (image, channel) pair becomes a channel of a single-image depthwise
+    conv whose kernel is that channel's output gradient (``T`` taps) and whose
+    ``k`` outputs are the weight gradient of that image; the images are summed.
+    """
+    b, t, c = x.shape
+    pad = k // 2
+    xp = x.new_empty(t + 2 * pad, b, c)  # (T + k - 1, B, C): channel (b, c) has stride 1
+    xp[:pad], xp[pad + t:] = 0, 0
+    xp[pad:pad + t] = x.transpose(0, 1)
+    image = xp.view(1, t + 2 * pad, b * c).transpose(1, 2).unsqueeze(2)
+    kernel = grad.permute(0, 2, 1).reshape(b * c, 1, 1, t)
+    return F.conv2d(image, kernel, groups=b * c).view(b, c, k).sum(0).unsqueeze(1)
 
 
 def banded_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """Depthwise 1D conv (odd kernel, same padding) as a banded matmul per channel.
 
-    Kept hand-written because it was measured: for the few tokens of small
-    images the CPU depthwise convolution kernel is about half as fast as this
-    matmul, which computes the same sums (tests check values and gradients).
+    For the few tokens of small images it is about twice as fast on CPU as
+    the ``(B, C, T)`` depthwise Conv1d, which computes the same sums (tests
+    check values and gradients); the channels-last convolution that
+    :class:`LocalHeads` uses by default is faster than both.
 
     ``band[c, o, i] = weight[c, 0, i - o + k // 2]`` inside the kernel, else 0, so
     ``y[:, c, o] = sum_i band[c, o, i] * x[:, c, i]`` is the convolution.

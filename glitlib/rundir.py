@@ -30,7 +30,10 @@ _FORMAT, _VERSION = "glitlib-run", 1
 
 
 class RunDir:
-    """An output folder opened for writing; use as a context manager or call :meth:`close`."""
+    """An output folder opened for writing.
+
+    Use it as a context manager, or call :meth:`~glitlib.rundir.RunDir.close`.
+    """
 
     def __init__(self, path: str | Path, resume: bool = False, overwrite: bool = False,
                  inputs: Iterable[str | Path] = ()):

@@ -3,13 +3,13 @@
 import dataclasses
 
 import torch
+from test_search_cli import tiny_config
 
 from glitlib.budget import default_max_macs
 from glitlib.data import TensorData
 from glitlib.io import read_json
 from glitlib.search import load_splits, run_search
 from glitlib.train import TrainConfig
-from test_search_cli import tiny_config
 
 
 def test_test_split_never_steers_the_search(tmp_path):

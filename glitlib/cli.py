@@ -83,7 +83,7 @@ def add_fields(p: argparse.ArgumentParser, instance: Any, prefix: str = "",
         help_text = f"{f.metadata.get('help', '')} (default: {shown})"
         kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
         if isinstance(value, bool):
-            p.add_argument(flag, action="store_true", **kw)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif "check" in f.metadata:
             check = f.metadata["check"]
             p.add_argument(flag, type=checked(check, flag),

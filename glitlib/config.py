@@ -24,7 +24,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
-from .arch import ArchitectureError, load_space
+from .arch import ArchitectureError, SearchSpace, load_space
 from .errors import ConfigError
 
 __all__ = ["Check", "TrainConfig", "EvolutionConfig", "SearchConfig", "validate",
@@ -181,6 +181,12 @@ class SearchConfig:
         "choices": ("evolution", "random")})
     retrain_candidates: int = _num(5, "best candidates per stage retrained from scratch",
                                    COUNT)
+    rank_sample: int = _num(3, "candidates per stage drawn uniformly from the rest and "
+                            "retrained too, only to measure how well the supernet ranks",
+                            COUNT0)
+    enumerate_small: bool = field(default=True, metadata={
+        "help": "score every feasible path instead of searching when the evaluation budget "
+                "covers them all (stage 1 of digits)", "flag": "enumerate-small"})
     bn_batches: int = _num(1, "BatchNorm recalibration batches per candidate", COUNT0)
     bn_batch_size: int = _num(128, "images per BatchNorm recalibration batch", COUNT)
     constrain_supernet: bool = field(default=False, metadata={
@@ -205,6 +211,10 @@ class SearchConfig:
                       retrain=replace(self.retrain, seed=self.seed).resolve())
         validate(out)
         return out
+
+    def search_space(self) -> SearchSpace:
+        """The :class:`~glitlib.arch.SearchSpace` this config names (preset, file or dict)."""
+        return load_space(self.space)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": CONFIG_FORMAT, "version": CONFIG_VERSION, **asdict(self)}

@@ -14,6 +14,7 @@ what an uninterrupted one does.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -31,7 +32,8 @@ from .paths import PathSpace
 from .records import Candidate, best_candidates
 from .sampling import step_rng
 
-__all__ = ["EvolutionConfig", "evolve", "next_generation", "random_search", "read_search"]
+__all__ = ["EvolutionConfig", "evolve", "next_generation", "random_search", "read_search",
+           "feasible_paths", "enumerate_search"]
 
 
 class _Generation:
@@ -149,3 +151,50 @@ def random_search(paths: PathSpace, score: Callable[[Arch], float], cfg: Evoluti
     """The baseline on the same budget: every candidate a fresh random path."""
     cfg = replace(cfg, mutations=0, crossovers=0)
     return evolve(paths, score, cfg, state_file, resume, progress, "random search", meta)
+
+
+def feasible_paths(paths: PathSpace, max_macs: int | None, limit: int) -> list[Arch] | None:
+    """Every distinct path under ``max_macs``, in a fixed order; ``None`` if more than ``limit``.
+
+    Only spaces of at most 100 times ``limit`` paths are listed (the cost model
+    counts about 10^5 paths a second), so a huge space answers ``None`` at once.
+    """
+    if paths.size > 100 * limit:
+        return None
+    cm = CostModel(paths.space)
+    found: dict[Arch, None] = {}
+    for blocks in itertools.product(*paths.choices):
+        arch = Arch(blocks).canonical(paths.space)
+        if max_macs is None or cm.macs(arch) <= max_macs:
+            found.setdefault(arch)
+            if len(found) > limit:
+                return None
+    return list(found)
+
+
+def enumerate_search(paths: PathSpace, score: Callable[[Arch], float], cfg: EvolutionConfig,
+                     archs: list[Arch], state_file: str | Path | None = None,
+                     resume: bool = False, progress: bool | None = None,
+                     meta: dict | None = None) -> list[Candidate]:
+    """Score every feasible path once: when the budget covers them all, nothing to search.
+
+    Same state file as :func:`evolve` (all candidates are generation 0), so a
+    resumed run and the plots read it alike.
+    """
+    cfg = cfg.resolve()
+    meta = meta or {}
+    if resume and state_file is not None and Path(state_file).exists():
+        saved, found = read_search(state_file, meta.get("run"))
+        if saved.get("config") == asdict(cfg) and len(found) == len(archs):
+            return found
+    cm = CostModel(paths.space)
+    found = []
+    for arch in tqdm(archs, desc="enumeration", leave=False,
+                     disable=None if progress is None else not progress):
+        cost = cm(arch)
+        found.append(Candidate(arch, cost.macs, cost.params, score(arch), 0))
+    if state_file is not None:
+        write_json(state_file, {**meta, "space": paths.space.to_dict(), "config": asdict(cfg),
+                                "next_generation": cfg.generations, "strategy": "enumeration",
+                                "candidates": [c.to_dict() for c in found]})
+    return found

@@ -88,21 +88,23 @@ class LocalHeads(nn.Module):
             # BatchNorm1d over (B*T, hidden) rows: the statistics of (B, hidden, T).
             h = self.norm(h.reshape(-1, h.shape[-1])).view(h.shape)
         else:  # BatchNorm with running statistics is affine: fold it into the conv.
-            h = self._depthwise(h, *self._folded_depthwise())
+            weight, bias = self._folded_depthwise()
+            h = self._depthwise(h, weight, bias)
         h = F.silu(h, inplace=not h.requires_grad)  # Swish
         return F.linear(h, self.pointwise2.weight.squeeze(-1), self.pointwise2.bias)
 
     def _folded_depthwise(self) -> tuple[Tensor, Tensor]:
         """Depthwise weight and bias with the inference BatchNorm folded in."""
-        norm, conv = self.norm, self.depthwise
-        mean, var = norm.running_mean, norm.running_var
+        mean, var = self.norm.running_mean, self.norm.running_var
+        gamma, beta = self.norm.weight, self.norm.bias
         assert mean is not None and var is not None  # for TorchScript
-        scale = torch.rsqrt(var + norm.eps)
+        scale = torch.rsqrt(var + self.norm.eps)
         shift = -mean * scale
-        if norm.weight is not None and norm.bias is not None:
-            scale, shift = scale * norm.weight, shift * norm.weight + norm.bias
-        bias = shift if conv.bias is None else conv.bias * scale + shift
-        return conv.weight * scale[:, None, None], bias
+        if gamma is not None and beta is not None:
+            scale, shift = scale * gamma, shift * gamma + beta
+        bias = self.depthwise.bias
+        bias = shift if bias is None else bias * scale + shift
+        return self.depthwise.weight * scale[:, None, None], bias
 
     def _depthwise(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if x.shape[1] > self.banded_max_tokens:
@@ -150,6 +152,7 @@ class _DepthwiseTokens(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
@@ -157,6 +160,7 @@ class _DepthwiseTokens(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
+    @torch.amp.custom_bwd(device_type="cpu")  # under autocast, as the forward ran
     def backward(ctx, grad: Tensor):
         x, weight = ctx.saved_tensors
         grad = grad.contiguous()

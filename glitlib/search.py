@@ -13,6 +13,11 @@ checks the MACs limit and the data before any training, opens the output folder
 the joint space (the single-stage baseline); ``strategy="random"`` proposes
 candidates at random instead of by evolution.
 
+Each stage also reports how well its supernet ranks (:mod:`glitlib.ranking`): it
+retrains a few candidates drawn uniformly beside the best ones and compares. When
+the evaluation budget covers every feasible path of a stage (stage 1 of digits),
+the stage scores them all instead of searching.
+
 Choices use the held-out ``val`` split only. The ``test`` split is read once, for
 the found architecture, after every decision is taken (:func:`conclude`).
 
@@ -34,17 +39,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .arch import Arch, SearchSpace, get_space, load_space, spaces_that_fit
+from .arch import Arch, SearchSpace, spaces_that_fit
 from .budget import check_macs_range
 from .config import SearchConfig, TrainConfig
 from .data import Splits, load_dataset
 from .errors import CheckpointError, ConfigError, DataError
 from .evaluate import Evaluator, accuracy
-from .evolution import evolve, random_search, read_search
+from .evolution import enumerate_search, evolve, feasible_paths, random_search, read_search
 from .io import read_json, write_json
 from .paths import PathSpace, joint, stage1, stage2
+from .ranking import ranking_report
 from .records import Candidate, Retrained, best_candidates, best_retrained
 from .rundir import RunDir
+from .sampling import step_rng
 from .train import load_model, train_model, train_supernet
 
 __all__ = ["run_search", "run_stage", "retrain_candidates", "conclude", "load_splits",
@@ -58,7 +65,7 @@ def data_spec(cfg: SearchConfig) -> dict[str, Any]:
 
 def load_splits(cfg: SearchConfig, device: str = "cpu", download: bool = False) -> Splits:
     """The dataset of ``cfg`` split three ways; refused unless it fits the space."""
-    space = load_space(cfg.space)
+    space = cfg.search_space()
     splits = load_dataset(cfg.dataset, cfg.seed, cfg.data_dir, download)
     classes = int(max(splits.train.y.max(), splits.val.y.max(), splits.test.y.max())) + 1
     if not space.fits(splits.shape, classes):
@@ -75,7 +82,7 @@ def load_splits(cfg: SearchConfig, device: str = "cpu", download: bool = False) 
 
 def first_paths(cfg: SearchConfig) -> PathSpace:
     """The path space the run starts with: stage 1's, or the joint space for one stage."""
-    space = get_space(cfg.space)
+    space = cfg.search_space()
     return stage1(space) if cfg.stages == 2 else joint(space)
 
 
@@ -89,7 +96,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     ``progress=None`` shows bars on a terminal only.
     """
     cfg = config.resolve()
-    space = get_space(cfg.space)
+    space = cfg.search_space()
     check_macs_range(first_paths(cfg), None, cfg.max_macs)
     splits = splits if splits is not None else load_splits(cfg, device, download)
     with RunDir(out, resume, overwrite) as run:
@@ -155,16 +162,20 @@ def run_stage(name: str, paths: PathSpace, splits: Splits, cfg: SearchConfig, ou
     t_supernet = time.perf_counter()
     score = Evaluator(net, splits.train, splits.val, cfg.bn_batches, cfg.bn_batch_size,
                       cfg.seed)
-    search = evolve if cfg.strategy == "evolution" else random_search
-    found = search(paths, score, cfg.evolution, folder / "search.json", resume, progress,
-                   meta=meta)
+    strategy, found = _search(paths, score, cfg, folder / "search.json", resume, progress,
+                              meta)
     t_search = time.perf_counter()
-    rows = retrain_candidates(paths.space, best_candidates(found, cfg.retrain_candidates),
-                              splits, cfg.retrain, folder / "retrain", resume, device,
-                              progress, meta)
-    best = best_retrained(rows)
-    result = {**meta, "stage": name, "best": best.to_dict(), "max_macs": cfg.max_macs,
-              "evaluated": len(found), "path_space_size": paths.size,
+    chosen = _to_retrain(found, cfg, name)
+    rows = retrain_candidates(paths.space, [c for _, c in chosen], splits, cfg.retrain,
+                              folder / "retrain", resume, device, progress, meta,
+                              ranks=[r for r, _ in chosen])
+    best = best_retrained([r for r in rows if r.rank < cfg.retrain_candidates])
+    ranking = ranking_report([r.candidate.supernet_accuracy for r in rows],
+                             [r.val_accuracy for r in rows], len(splits.val),
+                             cfg.retrain_candidates, cfg.seed)
+    result = {**meta, "stage": name, "strategy": strategy, "best": best.to_dict(),
+              "max_macs": cfg.max_macs, "evaluated": len(found),
+              "path_space_size": paths.size, "ranking": ranking,
               "retrained": [r.to_dict() for r in rows]}
     write_json(folder / "timings.json", {
         "supernet_s": round(t_supernet - clock, 2), "search_s": round(t_search - t_supernet, 2),
@@ -173,12 +184,41 @@ def run_stage(name: str, paths: PathSpace, splits: Splits, cfg: SearchConfig, ou
     return result
 
 
+def _search(paths: PathSpace, score: Evaluator, cfg: SearchConfig, state: Path, resume: bool,
+            progress: bool | None, meta: dict[str, Any]) -> tuple[str, list[Candidate]]:
+    """Evolution or random search -- or every feasible path, when the budget covers them."""
+    budget = cfg.evolution.population * cfg.evolution.generations
+    archs = feasible_paths(paths, cfg.max_macs, budget) if cfg.enumerate_small else None
+    if archs is not None:
+        return "enumeration", enumerate_search(paths, score, cfg.evolution, archs, state,
+                                               resume, progress, meta)
+    search = evolve if cfg.strategy == "evolution" else random_search
+    return cfg.strategy, search(paths, score, cfg.evolution, state, resume, progress,
+                                meta=meta)
+
+
+def _to_retrain(found: list[Candidate], cfg: SearchConfig, name: str
+                ) -> list[tuple[int, Candidate]]:
+    """The best by supernet score, then a seeded uniform sample of the rest (for ranking)."""
+    order = best_candidates(found, len(found))
+    top = list(enumerate(order[:cfg.retrain_candidates]))
+    rest = list(range(cfg.retrain_candidates, len(order)))
+    rng = step_rng(cfg.seed, 0, f"{name}:rank-sample")
+    picked = sorted(rng.sample(rest, min(cfg.rank_sample, len(rest))))
+    return top + [(i, order[i]) for i in picked]
+
+
 def retrain_candidates(space: SearchSpace, candidates: list[Candidate], splits: Splits,
                        cfg: TrainConfig, folder: Path, resume: bool = False,
                        device: str = "cpu", progress: bool | None = None,
-                       meta: dict[str, Any] | None = None) -> list[Retrained]:
-    """Train each candidate from scratch with the same recipe; score it on ``val``."""
+                       meta: dict[str, Any] | None = None,
+                       ranks: list[int] | None = None) -> list[Retrained]:
+    """Train each candidate from scratch with the same recipe; score it on ``val``.
+
+    ``ranks``: each candidate's place by supernet score (default: their order).
+    """
     meta = meta or {}
+    ranks = ranks if ranks is not None else list(range(len(candidates)))
     rows = []
     for i, cand in enumerate(candidates):
         done = folder / f"candidate{i}.json"
@@ -192,7 +232,7 @@ def retrain_candidates(space: SearchSpace, candidates: list[Candidate], splits: 
         ckpt = folder / f"candidate{i}.pt"
         model = train_model(space, cand.arch, splits.train, cfg, ckpt, resume, device,
                             progress, f"retrain {i + 1}/{len(candidates)}", meta)
-        row = Retrained(i, cand, accuracy(model, splits.val), ckpt.name)
+        row = Retrained(ranks[i], cand, accuracy(model, splits.val), ckpt.name)
         write_json(done, {**meta, **row.to_dict()})
         rows.append(row)
     return rows

@@ -118,9 +118,12 @@ def search(args: argparse.Namespace) -> int:
     for name, st in s["stages"].items():
         t = read_json(Path(args.out) / name / "timings.json", "timings")
         secs = ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in t.items())
-        print(f"{name}: {st['evaluated']} candidates of {st['path_space_size']:,} -> "
-              f"distribution {st['best']['distribution']}, held-out "
-              f"{_pct(st['best']['val_accuracy'])} ({secs})")
+        rk = st["ranking"]
+        print(f"{name}: {st['strategy']}, {st['evaluated']} candidates of "
+              f"{st['path_space_size']:,} -> distribution {st['best']['distribution']}, "
+              f"held-out {_pct(st['best']['val_accuracy'])} ({secs}); supernet ranking over "
+              f"{rk['candidates']} retrained: Kendall tau {rk['kendall_tau']} "
+              f"{rk['kendall_tau_ci95']}, precision@{rk['k']} {rk['precision_at_k']}")
     print(f"found: {s['macs']:,} MACs, {s['params']:,} params, held-out "
           f"{_pct(s['val_accuracy'])}, test {_pct(s['test_accuracy'])}")
     print(f"wrote {Path(args.out) / 'arch.json'} (glit info --arch "
@@ -195,14 +198,13 @@ def _paths(args: argparse.Namespace, space):
 
 @command("supernet", "train a SPOS supernet for one stage", _supernet_args)
 def supernet(args: argparse.Namespace) -> int:
-    from .arch import get_space
     from .budget import check_macs_range
     from .search import data_spec, load_splits
     from .train import train_supernet
 
     cfg = apply_fields(args, _BASE)
     cfg = replace(cfg, supernet=_apply(args, cfg.supernet, "", ("seed",))).resolve()
-    space = get_space(cfg.space)
+    space = cfg.search_space()
     paths = _paths(args, space)
     check_macs_range(paths, cfg.supernet.min_macs, cfg.supernet.max_macs)
     run_kw = _start(args)

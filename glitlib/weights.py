@@ -16,6 +16,7 @@ from timm.layers import resample_abs_pos_embed
 from torch import Tensor
 
 from .arch import SPACES, Arch, BlockArch, SearchSpace, get_arch
+from .errors import GlitError
 from .model import GLiT
 
 __all__ = [
@@ -24,7 +25,7 @@ __all__ = [
 ]
 
 
-class WeightsError(ValueError):
+class WeightsError(GlitError, ValueError):
     """A weights file or state dict that does not fit the model."""
 
 

@@ -112,3 +112,23 @@ def test_offline_assets_point_at_local_copies():
     assert config.mathjax_path == "mathjax/tex-mml-chtml.js"
     assert list(config.nb_ipywidgets_js) == ["html-manager/embed.js"]
     assert config.html_static_path == ["_static", str(offline_assets.WIDGETS.parent)]
+
+
+def test_figures_are_drawn_by_their_script(tmp_path, monkeypatch):
+    """Every SVG in book/figures is exactly what make_figures.py draws now
+    (GLiT-Tiny's figure from glitlib's architecture), and chapters use them."""
+    sys.path.insert(0, str(ROOT / "book" / "figures"))
+    import make_figures
+
+    monkeypatch.setattr(make_figures, "HERE", tmp_path)
+    make_figures.main()
+    drawn = sorted(p.name for p in tmp_path.glob("*.svg"))
+    committed = sorted(p.name for p in (ROOT / "book" / "figures").glob("*.svg"))
+    assert drawn == committed
+    for name in drawn:
+        assert (tmp_path / name).read_bytes() == (ROOT / "book" / "figures" / name).read_bytes(), (
+            f"book/figures/{name} is stale: run book/figures/make_figures.py")
+    chapters = "".join(p.read_text(encoding="utf-8")
+                       for p in (ROOT / "book").glob("0*.ipynb"))
+    for name in ("local_head.svg", "global_local.svg", "block.svg", "glit_tiny.svg"):
+        assert f"figures/{name}" in chapters, f"no chapter shows {name}"

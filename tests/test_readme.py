@@ -23,7 +23,8 @@ README = (ROOT / "README.md").read_text()
 
 SMALL = {
     "search": ["--supernet-steps", "4", "--retrain-steps", "3", "--population", "4",
-               "--generations", "1", "--retrain-candidates", "1", "--bn-batch-size", "16",
+               "--generations", "1", "--retrain-candidates", "1", "--rank-sample", "1",
+               "--bn-batch-size", "16",
                "--supernet-batch-size", "16", "--retrain-batch-size", "16", "--quiet"],
     "supernet": ["--steps", "4", "--batch-size", "16", "--quiet"],
     "evolve": ["--population", "4", "--generations", "1", "--bn-batch-size", "16", "--quiet"],

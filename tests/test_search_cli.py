@@ -15,15 +15,15 @@ from glitlib.config import EvolutionConfig, SearchConfig
 from glitlib.io import read_json
 
 TINY = ["--supernet-steps", "20", "--retrain-steps", "10", "--population", "6",
-        "--generations", "2", "--retrain-candidates", "2", "--bn-batches", "1",
-        "--bn-batch-size", "64", "--quiet"]
+        "--generations", "2", "--retrain-candidates", "2", "--rank-sample", "1",
+        "--bn-batches", "1", "--bn-batch-size", "64", "--quiet"]
 HANG = 3600  # only to stop a hung run; tests wait on files the program writes
 
 
 def tiny_config(**kw) -> SearchConfig:
     """The Python spelling of TINY."""
     b = SearchConfig()
-    return replace(b, retrain_candidates=2, bn_batches=1, bn_batch_size=64,
+    return replace(b, retrain_candidates=2, rank_sample=1, bn_batches=1, bn_batch_size=64,
                    supernet=replace(b.supernet, steps=20),
                    evolution=EvolutionConfig(population=6, generations=2),
                    retrain=replace(b.retrain, steps=10), **kw)

@@ -34,26 +34,34 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _timed(step: Callable[[], None], iters: int, device: str) -> float:
+def _timed(
+    step: Callable[[], None], iters: int, device: str,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     _sync(device)
-    start = time.perf_counter()
+    start = clock()
     for _ in range(iters):
         step()
     _sync(device)
-    return (time.perf_counter() - start) / iters
+    return (clock() - start) / iters
 
 
 def side_by_side(
-    steps: dict[str, Callable[[], None]], rounds: int, iters: int, device: str
+    steps: dict[str, Callable[[], None]], rounds: int, iters: int, device: str,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
-    """Median seconds per step of each contender, alternating every round."""
+    """Median seconds per step of each contender, alternating every round.
+
+    ``clock=time.thread_time`` counts only the CPU time of this thread: on a
+    shared host, time spent waiting for a core is left out (one torch thread).
+    """
     for step in steps.values():  # warm-up
         step()
     times: dict[str, list[float]] = {name: [] for name in steps}
     for r in range(rounds):
         order = list(steps) if r % 2 == 0 else list(reversed(steps))
         for name in order:
-            times[name].append(_timed(steps[name], iters, device))
+            times[name].append(_timed(steps[name], iters, device, clock))
     return {name: statistics.median(t) for name, t in times.items()}
 
 

@@ -169,6 +169,7 @@ class RunDir:
         return self.path / rel
 
     def close(self) -> None:
+        """Stop recording writes and release the lock (the kernel would at exit too)."""
         if self._unhook is not None:
             self._unhook()
             self._unhook = None

@@ -43,6 +43,7 @@ from .arch import Arch, SearchSpace, spaces_that_fit
 from .budget import check_macs_range
 from .config import SearchConfig, TrainConfig
 from .data import Splits, load_dataset
+from .device import check_device
 from .errors import CheckpointError, ConfigError, DataError
 from .evaluate import Evaluator, accuracy
 from .evolution import enumerate_search, evolve, feasible_paths, random_search, read_search
@@ -96,6 +97,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     ``progress=None`` shows bars on a terminal only.
     """
     cfg = config.resolve()
+    check_device(device)
     space = cfg.search_space()
     check_macs_range(first_paths(cfg), None, cfg.max_macs)
     splits = splits if splits is not None else load_splits(cfg, device, download)

@@ -186,7 +186,8 @@ def check(html: Path, screenshots: Path | None = None) -> list[str]:
                 shot = screenshots / f"{shot_name}.png"
                 target_el = page.locator(selector) if selector else None
                 if target_el is not None and target_el.count():
-                    target_el.first.evaluate("el => el.scrollIntoView({block: 'start'})")
+                    target_el.first.evaluate(  # clear of the page header
+                        "el => { el.scrollIntoView({block: 'start'}); window.scrollBy(0, -60); }")
                 elif target_el is not None:
                     problems.append(f"{doc}: nothing matches {selector!r} for the "
                                     "screenshot")

@@ -45,7 +45,7 @@ _ID = re.compile(r"[0-9a-f]{32}")
 
 def chapters() -> list[Path]:
     """Every chapter of the book, in order."""
-    return sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+    return sorted(BOOK.glob("[0-9][0-9]*_*.ipynb"))
 
 
 def problems(nb: nbformat.NotebookNode) -> list[str]:

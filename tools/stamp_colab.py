@@ -153,7 +153,7 @@ def disagreements(paths: list[Path]) -> list[str]:
 
 
 def chapters() -> list[Path]:
-    return sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+    return sorted(BOOK.glob("[0-9][0-9]*_*.ipynb"))
 
 
 def main(argv: list[str] | None = None) -> int:

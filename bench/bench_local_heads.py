@@ -1,0 +1,189 @@
+"""GLiT-Tiny against DeiT-Tiny, side by side in one run: MACs per second.
+
+GLiT-Tiny does more work than DeiT-Tiny (its MACs, from :func:`glitlib.count`,
+are 1.17x DeiT's), so images per second alone would understate it. The
+figure of merit is the ratio of MACs per second,
+
+    (glit_img_per_s * glit_macs) / (deit_img_per_s * deit_macs),
+
+for inference and for a training step (forward, backward, AdamW). Target:
+>= 0.9. A third contender, ``glit_conv1d``, is GLiT-Tiny with its local heads
+run as the released code runs them (``Conv1d`` modules on ``(B, C, T)``,
+BatchNorm1d, transposes): the same weights and outputs, for a before/after in
+the same run. Rounds alternate between the contenders (see
+``bench_model.py``); each figure is the median over rounds.
+
+A second part times one local-heads module alone, forward and backward, at
+GLiT-Tiny's largest shape and at the digits shape: the default path, the
+``Conv1d`` formulation and, for the short digits sequence, the banded matmul
+(``banded_max_tokens``).
+``--profile`` also prints where GLiT-Tiny's time goes, by operator.
+
+    python bench/bench_local_heads.py [--threads 1] [--batch 8] [--rounds 7]
+        [--clock wall|cpu] [--device cuda --dtype bfloat16] [--json out.json] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import time
+import types
+from collections.abc import Callable
+
+import timm
+import torch
+import torch.nn.functional as F
+from bench_model import _infer, _train, side_by_side
+from torch import Tensor, nn
+
+import glitlib as gl
+
+
+def conv1d_forward(self: gl.LocalHeads, x: Tensor) -> Tensor:
+    """The local heads as the released code computes them: Conv1d modules on (B, C, T)."""
+    h = F.glu(self.pointwise1(x.transpose(1, 2)), dim=1)
+    h = F.silu(self.norm(self.depthwise(h)))
+    return self.pointwise2(h).transpose(1, 2)
+
+
+def with_conv1d_local_heads(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose local heads run :func:`conv1d_forward`."""
+    model = copy.deepcopy(model)
+    for m in model.modules():
+        if isinstance(m, gl.LocalHeads):
+            m.forward = types.MethodType(conv1d_forward, m)
+    return model
+
+
+def macs_per_image() -> dict[str, int]:
+    """The analytic MACs of one 224 px image, as the counter gives them."""
+    return {name: gl.count(*gl.get_arch(f"{name}-tiny")).macs for name in ("glit", "deit")}
+
+
+def bench_models(args: argparse.Namespace, dtype: torch.dtype) -> dict:
+    torch.manual_seed(0)
+    glit = gl.build("glit-tiny").to(args.device)
+    models = {
+        "glit": glit,
+        "glit_conv1d": with_conv1d_local_heads(glit),
+        "deit": timm.create_model("deit_tiny_patch16_224", pretrained=False).to(args.device),
+    }
+    x = torch.randn(args.batch, 3, 224, 224, device=args.device)
+    y = torch.randint(0, 1000, (args.batch,), device=args.device)
+    macs = macs_per_image()
+    macs["glit_conv1d"] = macs["glit"]
+    result: dict = {"macs_per_image": macs}
+    for mode in ("inference", "train"):
+        for m in models.values():
+            m.train(mode == "train")
+        steps = {
+            name: _infer(m, x, dtype) if mode == "inference" else _train(m, x, y, dtype)
+            for name, m in models.items()
+        }
+        secs = side_by_side(steps, args.rounds, args.iters, args.device, args.clock)
+        img_s = {name: args.batch / s for name, s in secs.items()}
+        deit_rate = img_s["deit"] * macs["deit"]
+        result[mode] = {
+            "img_per_s": img_s,
+            "macs_per_s_ratio_over_deit": {
+                name: img_s[name] * macs[name] / deit_rate for name in ("glit", "glit_conv1d")
+            },
+        }
+    return result
+
+
+def _fwd_bwd(head: nn.Module, x: Tensor, forward: Callable[[Tensor], Tensor]) -> Callable:
+    grad = torch.randn_like(x)
+    params = [x, *head.parameters()]
+
+    def step() -> None:
+        torch.autograd.grad(forward(x), params, grad)
+    return step
+
+
+def bench_local_heads(args: argparse.Namespace) -> dict:
+    """One local-heads module, forward + backward, in milliseconds per call."""
+    shapes = {  # (batch, tokens, channels, E, K)
+        "glit_tiny_block_4": (args.batch, 197, 192, 4, 45),
+        "digits": (128, 17, 16, 4, 9),
+    }
+    result = {}
+    for name, (b, t, c, e, k) in shapes.items():
+        torch.manual_seed(0)
+        head = gl.LocalHeads(c, e, k).to(args.device).train()
+        x = torch.randn(b, t, c, device=args.device, requires_grad=True)
+        steps = {
+            "default": _fwd_bwd(head, x, head),
+            "conv1d": _fwd_bwd(head, x, lambda v, h=head: conv1d_forward(h, v)),
+        }
+        if t <= 64:  # the band is (C, T, T): only for short sequences
+            banded = copy.deepcopy(head)
+            banded.banded_max_tokens = t
+            steps["banded"] = _fwd_bwd(banded, x, banded)
+        secs = side_by_side(steps, args.rounds, args.iters * 5, args.device, args.clock)
+        result[name] = {"shape_B_T_C_E_K": [b, t, c, e, k],
+                        "fwd_bwd_ms": {n: 1e3 * s for n, s in secs.items()}}
+    return result
+
+
+def profile_glit(args: argparse.Namespace, dtype: torch.dtype, rows: int = 15) -> None:
+    """Print GLiT-Tiny's operators by self time, for inference and a training step."""
+    from torch.profiler import profile
+
+    torch.manual_seed(0)
+    model = gl.build("glit-tiny").to(args.device)
+    x = torch.randn(args.batch, 3, 224, 224, device=args.device)
+    y = torch.randint(0, 1000, (args.batch,), device=args.device)
+    for mode in ("inference", "train"):
+        model.train(mode == "train")
+        step = _infer(model, x, dtype) if mode == "inference" else _train(model, x, y, dtype)
+        step()
+        with profile() as prof:
+            step()
+        print(f"GLiT-Tiny, {mode}:")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--iters", type=int, default=2)
+    p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--profile", action="store_true", help="also print GLiT-Tiny's profile")
+    p.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                   help="cpu: this thread's CPU time (one thread, CPU only), which leaves "
+                        "out waits for a core on a shared host")
+    args = p.parse_args()
+    if args.clock == "cpu" and (args.threads != 1 or args.device != "cpu"):
+        p.error("--clock cpu measures one thread: use it with --threads 1 on the CPU")
+    args.clock = time.thread_time if args.clock == "cpu" else time.perf_counter
+    torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    result = {
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda")
+        else f"CPU ({platform.processor() or platform.machine()}, "
+             f"{torch.get_num_threads()} threads)",
+        "torch": torch.__version__, "timm": timm.__version__,
+        "batch": args.batch, "dtype": args.dtype,
+        "clock": "thread CPU time" if args.clock is time.thread_time else "wall",
+        "glit_tiny_vs_deit_tiny": bench_models(args, dtype),
+        "local_heads_alone": bench_local_heads(args),
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+    if args.profile:
+        profile_glit(args, dtype)
+
+
+if __name__ == "__main__":
+    main()

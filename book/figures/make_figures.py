@@ -1,0 +1,217 @@
+"""Draw the book's schematic figures as SVG files beside this script.
+
+Usage: ``.venv/bin/python book/figures/make_figures.py``. The output is
+deterministic (no dates, fixed ids), so re-running it changes no file unless
+the drawing code changed. GLiT-Tiny's figure is drawn from
+``glitlib.get_arch("glit-tiny")``, the same data the chapters use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+import glitlib  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PREVIEW: Path | None = None  # a folder for PNG previews, if set
+plt.rcParams.update({
+    "svg.hashsalt": "glit-book",
+    "svg.fonttype": "none",          # text stays text: small, sharp, searchable
+    "font.family": "DejaVu Sans",
+    "font.size": 11,
+})
+GLOBAL, LOCAL, MIXED = "#9ecae1", "#a1d99b", "#cbb4e0"
+NORM, FFN, IO, OP = "#fdd49e", "#fdae6b", "#eeeeee", "#ffffff"
+
+
+def canvas(width: float, height: float):
+    """A figure whose data units are inches: easy to place boxes by hand."""
+    fig = plt.figure(figsize=(width, height))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.axis("off")
+    return fig, ax
+
+
+def box(ax, x, y, w, h, text, color=OP, size=11, bold=False):
+    """A rounded box centred at (x, y)."""
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h,
+                                boxstyle="round,pad=0.02,rounding_size=0.08",
+                                facecolor=color, edgecolor="#444444", lw=1.2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=size,
+            fontweight="bold" if bold else "normal")
+
+
+def arrow(ax, start, end, label=None, side="right", color="#333333", style="-|>"):
+    """An arrow; ``label`` (a shape, usually) is written beside its middle."""
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=14,
+                                 color=color, lw=1.3, shrinkA=0, shrinkB=0))
+    if label:
+        mx, my = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
+        dx = 0.12 if side == "right" else -0.12
+        ax.text(mx + dx, my, label, ha="left" if side == "right" else "right",
+                va="center", fontsize=10, color="#1f4e79", family="DejaVu Sans Mono")
+
+
+def save(fig, name: str) -> None:
+    fig.savefig(HERE / name, format="svg", metadata={"Date": None, "Creator": None})
+    if PREVIEW:
+        fig.savefig(PREVIEW / name.replace(".svg", ".png"), dpi=80)
+    plt.close(fig)
+
+
+def local_head() -> None:
+    """The local head's six steps, with the tensor shape between each two."""
+    fig, ax = canvas(6.4, 7.9)
+    x = 2.2
+    steps = [
+        (7.0, "tokens X", IO),
+        (6.0, "pointwise conv  C → 2EC", LOCAL),
+        (5.0, "GLU: first half · σ(second half)", LOCAL),
+        (4.0, "depthwise 1D conv, kernel K\n(K//2 zeros padded at both ends)", LOCAL),
+        (3.0, "BatchNorm1d", NORM),
+        (2.0, "Swish:  x · σ(x)", LOCAL),
+        (1.0, "pointwise conv  EC → C", LOCAL),
+    ]
+    shapes = ["(B, T, C)", "(B, T, 2EC)", "(B, T, EC)", "(B, T, EC)", "(B, T, EC)",
+              "(B, T, EC)"]
+    heights = [0.78 if "\n" in text else 0.56 for _, text, _ in steps]
+    for (y, text, color), h in zip(steps, heights):
+        box(ax, x, y, 3.6, h, text, color)
+    for i, shape in enumerate(shapes):
+        (y0, *_), (y1, *_) = steps[i], steps[i + 1]
+        arrow(ax, (x, y0 - heights[i] / 2), (x, y1 + heights[i + 1] / 2), shape)
+    arrow(ax, (x, 1.0 - heights[-1] / 2), (x, 0.2), "(B, T, C)")
+    ax.text(4.35, 4.0, "the only step\nthat mixes tokens:\neach channel with\nits K neighbours",
+            fontsize=10, va="center", color="#2c7a2c")
+    ax.text(x, 7.62, "local head  (glitlib.LocalHeads)", ha="center", fontsize=12,
+            fontweight="bold")
+    save(fig, "local_head.svg")
+
+
+def global_local() -> None:
+    """The channel split of the global-local module, G = 1 of N = 3 heads."""
+    fig, ax = canvas(8.4, 5.0)
+    box(ax, 4.2, 4.45, 5.6, 0.55, "tokens X: (B, T, d),  d = 192", IO)
+    # the split: first C_g channels, last C_l channels
+    arrow(ax, (2.6, 4.17), (2.2, 3.45), "X[..., :C_g]", side="left")
+    arrow(ax, (5.8, 4.17), (6.2, 3.45), "X[..., C_g:]")
+    box(ax, 2.2, 2.75, 3.2, 1.25,
+        "global heads (G of them)\nqkv: C_g → 3·G·d_k\nsoftmax(QKᵀ/√d_k) V\nproj: G·d_k → C_g",
+        GLOBAL, size=10)
+    box(ax, 6.2, 2.75, 3.2, 1.25,
+        "local heads (L = N − G)\none LocalHeads module\non all C_l channels\n(E, K)",
+        LOCAL, size=10)
+    arrow(ax, (2.2, 2.1), (3.0, 1.25), "(B, T, C_g)", side="left")
+    arrow(ax, (6.2, 2.1), (5.4, 1.25), "(B, T, C_l)")
+    box(ax, 4.2, 0.95, 3.8, 0.55, "concatenate: [global | local]", IO)
+    arrow(ax, (4.2, 0.67), (4.2, 0.15), "(B, T, d), no projection after")
+    ax.text(0.15, 0.5, "C_g = d·G/N,  C_l = d − C_g\n(G = 1, N = 3: 64 + 128)",
+            fontsize=10, va="top", color="#1f4e79")
+    save(fig, "global_local.svg")
+
+
+def block() -> None:
+    """A pre-norm block: two residual branches, LayerNorm before each module."""
+    fig, ax = canvas(5.6, 7.0)
+    x, side = 2.0, 4.3
+    box(ax, x, 6.55, 2.6, 0.5, "X: (B, T, d)", IO)
+    box(ax, x, 5.35, 2.2, 0.5, "LayerNorm", NORM)
+    box(ax, x, 4.35, 2.8, 0.6, "global-local module", MIXED)
+    box(ax, x, 2.85, 2.2, 0.5, "LayerNorm", NORM)
+    box(ax, x, 1.85, 2.8, 0.6, "FFN  d → d·d_z → d", FFN)
+    for yc in (3.55, 1.05):
+        ax.add_patch(plt.Circle((x, yc), 0.2, facecolor="white", edgecolor="#444444",
+                                lw=1.2))
+        ax.text(x, yc, "+", ha="center", va="center", fontsize=14)
+    arrow(ax, (x, 6.3), (x, 5.6))
+    arrow(ax, (x, 5.1), (x, 4.65))
+    arrow(ax, (x, 4.05), (x, 3.75))
+    arrow(ax, (x, 3.35), (x, 3.1))
+    arrow(ax, (x, 2.6), (x, 2.15))
+    arrow(ax, (x, 1.55), (x, 1.25))
+    arrow(ax, (x, 0.85), (x, 0.3), "Y: (B, T, d)")
+    # the residual paths: nothing on them
+    for top, bottom in ((5.95, 3.55), (3.25, 1.05)):
+        ax.plot([x, side, side], [top, top, bottom], color="#c0392b", lw=1.5)
+        arrow(ax, (side, bottom), (x + 0.2, bottom), color="#c0392b")
+    ax.text(side + 0.1, 4.75, "residual:\nthe input,\nunnormalised", fontsize=10,
+            color="#c0392b", va="center")
+    ax.text(side + 0.1, 2.15, "residual", fontsize=10, color="#c0392b", va="center")
+    save(fig, "block.svg")
+
+
+def glit_tiny() -> None:
+    """GLiT-Tiny's twelve blocks, coloured by head type, with their choices."""
+    space, arch = glitlib.get_arch("glit-tiny")
+    n = space.num_heads
+    fig, ax = canvas(12.4, 3.6)
+    box(ax, 0.75, 1.9, 1.2, 1.3, "patch\nembed\n+ cls\n+ pos", IO, size=10)
+    for i, b in enumerate(arch.blocks):
+        x = 2.15 + i * 0.8
+        kind = "global" if b.g == n else "local" if b.g == 0 else "mixed"
+        color = {"global": GLOBAL, "local": LOCAL, "mixed": MIXED}[kind]
+        detail = [f"{b.g}/{n - b.g}"]
+        if b.d_k:
+            detail.append(f"d_k {b.d_k}")
+        if b.e:
+            detail += [f"E {b.e}", f"K {b.k}"]
+        detail.append(f"d_z {b.d_z}")
+        box(ax, x, 1.9, 0.7, 1.9, "\n".join(detail), color, size=9)
+        ax.text(x, 3.05, str(i), ha="center", fontsize=10)
+    box(ax, 11.85, 1.9, 0.9, 1.3, "norm\n+\nhead", IO, size=10)
+    for x0 in [1.35] + [2.5 + i * 0.8 for i in range(12)]:
+        arrow(ax, (x0, 1.9), (x0 + 0.1 if x0 > 1.4 else 1.8, 1.9))
+    ax.text(2.15 + 5.5 * 0.8, 3.35, "block  (G/L = global/local heads)", ha="center",
+            fontsize=11)
+    for j, (name, color) in enumerate((("global: G = 3", GLOBAL), ("mixed", MIXED),
+                                       ("local: G = 0", LOCAL))):
+        ax.add_patch(FancyBboxPatch((2.2 + j * 2.4, 0.2), 0.35, 0.3,
+                                    boxstyle="round,pad=0.01", facecolor=color,
+                                    edgecolor="#444444"))
+        ax.text(2.65 + j * 2.4, 0.35, name, va="center", fontsize=10)
+    ax.text(9.4, 0.35, "d = 192, N = 3, T = 197", va="center", fontsize=10)
+    save(fig, "glit_tiny.svg")
+
+
+def search_pipeline() -> None:
+    """GLiT's hierarchical search: stage 1 fixes G per block, stage 2 the details."""
+    fig, ax = canvas(11.0, 4.4)
+    rows = [(3.2, "stage 1", "distribution:\nG per block", "d_k, d_z, E, K fixed"),
+            (1.2, "stage 2", "details per block:\n(d_k, d_z, E, K)", "G fixed to stage 1's")]
+    for y, stage, space_text, fixed in rows:
+        ax.text(0.2, y + 0.85, stage, fontsize=12, fontweight="bold")
+        box(ax, 1.3, y, 2.2, 1.0, f"search space\n{space_text}", IO, size=10)
+        box(ax, 3.95, y, 2.0, 1.0, "supernet\n(SPOS: one path\nper step)", MIXED, size=10)
+        box(ax, 6.35, y, 1.9, 1.0, "evolution\nunder a\nMACs limit", GLOBAL, size=10)
+        box(ax, 8.65, y, 1.9, 1.0, "retrain the\ntop 5, keep\nthe best", LOCAL, size=10)
+        for x0, x1 in ((2.4, 2.95), (4.95, 5.4), (7.3, 7.7)):
+            arrow(ax, (x0, y), (x1, y))
+        ax.text(1.3, y - 0.7, fixed, ha="center", fontsize=9, color="#555555")
+    # stage 1's result fixes the distribution of stage 2's space
+    ax.plot([8.65, 8.65, 1.3], [2.7, 2.3, 2.3], color="#333333", lw=1.3)
+    arrow(ax, (1.3, 2.3), (1.3, 1.72))
+    ax.text(5.0, 2.4, "best distribution N* (G of every block)", ha="center",
+            fontsize=10, color="#1f4e79")
+    arrow(ax, (9.6, 1.2), (10.0, 1.2))
+    ax.text(10.05, 1.2, "found\narchitecture", fontsize=10, va="center")
+    save(fig, "search_pipeline.svg")
+
+
+def main() -> None:
+    local_head()
+    global_local()
+    block()
+    glit_tiny()
+    search_pipeline()
+
+
+if __name__ == "__main__":
+    main()

@@ -17,7 +17,8 @@ A second part times one local-heads module alone, forward and backward, at
 GLiT-Tiny's largest shape and at the digits shape: the default path, the
 ``Conv1d`` formulation and, for the short digits sequence, the banded matmul
 (``banded_max_tokens``).
-``--profile`` also prints where GLiT-Tiny's time goes, by operator.
+``--profile`` adds both models' operator time by kind of work (matmul,
+attention, convolution, copies, other).
 
     python bench/bench_local_heads.py [--threads 1] [--batch 8] [--rounds 7]
         [--clock wall|cpu] [--device cuda --dtype bfloat16] [--json out.json] [--profile]
@@ -129,22 +130,46 @@ def bench_local_heads(args: argparse.Namespace) -> dict:
     return result
 
 
-def profile_glit(args: argparse.Namespace, dtype: torch.dtype, rows: int = 15) -> None:
-    """Print GLiT-Tiny's operators by self time, for inference and a training step."""
+_KINDS = {  # operator name prefix -> kind of work, for the profile
+    "aten::mm": "matmul", "aten::addmm": "matmul", "aten::bmm": "matmul",
+    "aten::_scaled_dot_product": "attention", "aten::mkldnn_convolution": "convolution",
+    "aten::convolution_backward": "convolution", "aten::copy_": "copies",
+    "aten::clone": "copies", "aten::cat": "copies", "aten::fill_": "copies",
+}
+
+
+def _kind(op: str) -> str:
+    return next((kind for prefix, kind in _KINDS.items() if op.startswith(prefix)), "other")
+
+
+def profile_models(args: argparse.Namespace, dtype: torch.dtype, repeats: int = 3) -> dict:
+    """Operator self time by kind of work, GLiT-Tiny and DeiT-Tiny, ms per step.
+
+    Shows where GLiT-Tiny's extra time goes: its matmuls (Linear and pointwise
+    layers, 1.26x DeiT's MACs in them) against everything else.
+    """
     from torch.profiler import profile
 
     torch.manual_seed(0)
-    model = gl.build("glit-tiny").to(args.device)
+    models = {"glit": gl.build("glit-tiny").to(args.device),
+              "deit": timm.create_model("deit_tiny_patch16_224").to(args.device)}
     x = torch.randn(args.batch, 3, 224, 224, device=args.device)
     y = torch.randint(0, 1000, (args.batch,), device=args.device)
+    result: dict = {}
     for mode in ("inference", "train"):
-        model.train(mode == "train")
-        step = _infer(model, x, dtype) if mode == "inference" else _train(model, x, y, dtype)
-        step()
-        with profile() as prof:
+        for name, model in models.items():
+            model.train(mode == "train")
+            step = _infer(model, x, dtype) if mode == "inference" else _train(model, x, y, dtype)
             step()
-        print(f"GLiT-Tiny, {mode}:")
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+            with profile() as prof:
+                for _ in range(repeats):
+                    step()
+            ms: dict[str, float] = {}
+            for e in prof.key_averages():
+                kind = _kind(e.key)
+                ms[kind] = ms.get(kind, 0.0) + e.self_cpu_time_total / 1e3 / repeats
+            result[f"{name}_{mode}_ms"] = {k: round(v, 1) for k, v in sorted(ms.items())}
+    return result
 
 
 def main() -> None:
@@ -156,7 +181,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--iters", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the results here")
-    p.add_argument("--profile", action="store_true", help="also print GLiT-Tiny's profile")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile both models: time by kind of operator")
     p.add_argument("--clock", default="wall", choices=["wall", "cpu"],
                    help="cpu: this thread's CPU time (one thread, CPU only), which leaves "
                         "out waits for a core on a shared host")
@@ -176,13 +202,13 @@ def main() -> None:
         "glit_tiny_vs_deit_tiny": bench_models(args, dtype),
         "local_heads_alone": bench_local_heads(args),
     }
+    if args.profile:
+        result["profile"] = profile_models(args, dtype)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
         with open(args.json, "w") as f:
             f.write(text + "\n")
-    if args.profile:
-        profile_glit(args, dtype)
 
 
 if __name__ == "__main__":

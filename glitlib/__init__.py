@@ -48,9 +48,9 @@ _LAZY = {
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
 _MODULES = {"arch", "budget", "cli", "config", "costs", "data", "device", "errors", "evaluate",
-            "evolution", "explorer", "io", "layers", "model", "paths", "plots", "records",
-            "rundir", "sampling", "search", "search_cli", "supernet", "timm_models", "train",
-            "weights"}
+            "evolution", "explorer", "io", "layers", "model", "paths", "plots", "ranking",
+            "records", "replay", "rundir", "sampling", "search", "search_cli", "supernet",
+            "timm_models", "train", "weights"}
 
 __all__ = [
     "__version__", "NAMED_ARCHS", "SPACES", "Arch", "ArchitectureError", "BlockArch",

@@ -26,7 +26,7 @@ from .arch import Arch
 from .budget import check_macs_range
 from .config import EvolutionConfig
 from .costs import CostModel
-from .errors import CheckpointError
+from .errors import BudgetError, CheckpointError
 from .io import read_json, write_json
 from .paths import PathSpace
 from .records import Candidate, best_candidates
@@ -142,6 +142,11 @@ def evolve(paths: PathSpace, score: Callable[[Arch], float], cfg: EvolutionConfi
                                     "config": asdict(cfg), "next_generation": gen + 1,
                                     "candidates": [c.to_dict() for c in found]})
     bar.close()
+    if not found:
+        raise BudgetError(
+            f"no path under the MACs limit {cfg.max_macs:,} was found in {cfg.max_tries} "
+            "random draws in a row: the limit admits too few paths; raise it, or raise "
+            "--max-tries")
     return found
 
 

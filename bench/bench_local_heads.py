@@ -155,7 +155,10 @@ def profile_models(args: argparse.Namespace, dtype: torch.dtype, repeats: int = 
               "deit": timm.create_model("deit_tiny_patch16_224").to(args.device)}
     x = torch.randn(args.batch, 3, 224, 224, device=args.device)
     y = torch.randint(0, 1000, (args.batch,), device=args.device)
-    result: dict = {}
+    result: dict = {"linear_macs_per_image": {  # Linear and pointwise layers: the matmuls
+        name: sum(r.macs for r in gl.layer_costs(*gl.get_arch(f"{name}-tiny"))
+                  if "@" not in r.name and "depthwise" not in r.name and "patch" not in r.name)
+        for name in models}}
     for mode in ("inference", "train"):
         for name, model in models.items():
             model.train(mode == "train")

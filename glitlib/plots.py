@@ -1,4 +1,4 @@
-"""Figures of a search, drawn with matplotlib's Agg backend (no display needed)."""
+"""Figures of a search, drawn on bare matplotlib Figures (no display, no pyplot state)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,19 @@ from .records import Candidate
 __all__ = ["plot_candidates", "plot_best_so_far", "plot_distribution", "plot_search"]
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float]):
+    # A bare Figure, not pyplot: no global backend switch, no open-figure bookkeeping,
+    # so drawing a run's plots never changes how a notebook shows its own figures.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def plot_candidates(candidates: list[Candidate], path: Path, title: str = "",
                     max_macs: int | None = None) -> None:
     """Held-out accuracy vs MACs of every candidate, coloured by generation."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure((6, 4))
     pts = ax.scatter([c.macs / 1e6 for c in candidates],
                      [100 * c.supernet_accuracy for c in candidates],
                      c=[c.generation for c in candidates], cmap="viridis", s=10)
@@ -35,13 +34,11 @@ def plot_candidates(candidates: list[Candidate], path: Path, title: str = "",
     ax.set(xlabel="MACs (M)", ylabel="supernet accuracy on held-out split (%)", title=title)
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def plot_best_so_far(curves: dict[str, list[Candidate]], path: Path) -> None:
     """Best held-out accuracy after each evaluated candidate, one line per stage."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure((6, 4))
     for name, candidates in curves.items():
         best, ys = 0.0, []
         for c in candidates:
@@ -52,15 +49,13 @@ def plot_best_so_far(curves: dict[str, list[Candidate]], path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def plot_distribution(distribution: list[int], num_heads: int, path: Path) -> None:
     """Global and local heads of every block of the found architecture."""
-    plt = _pyplot()
     blocks = range(len(distribution))
     local = [num_heads - g for g in distribution]
-    fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(distribution) + 2), 3))
+    fig, ax = _figure((max(4, 0.6 * len(distribution) + 2), 3))
     ax.bar(blocks, distribution, label="global heads", color="tab:blue")
     ax.bar(blocks, local, bottom=distribution, label="local heads", color="tab:orange")
     ax.set(xlabel="block", ylabel="heads", xticks=list(blocks), ylim=(0, num_heads + 0.8),
@@ -68,7 +63,6 @@ def plot_distribution(distribution: list[int], num_heads: int, path: Path) -> No
     ax.legend(ncol=2, loc="upper center")
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def plot_search(out: str | Path, space: SearchSpace, stages: dict[str, list[Candidate]],

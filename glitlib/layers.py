@@ -53,7 +53,7 @@ class LocalHeads(nn.Module):
     ``F.linear`` (a plain matrix product, where a 1x1 ``Conv1d`` takes the
     slow generic convolution path on CPU), BatchNorm sees ``(B*T, C)`` rows,
     and the depthwise conv reads the tokens as a channels-last image
-    (:func:`_depthwise_tokens`), oneDNN's fast layout. No transposes are copied.
+    (``_depthwise_tokens``), oneDNN's fast layout. No transposes are copied.
 
     BatchNorm with running statistics (evaluation) is folded into the
     depthwise conv. Training gives the gradients of the plain formulation.
@@ -140,7 +140,7 @@ def _depthwise_tokens_autograd(x: Tensor, weight: Tensor, bias: Tensor | None) -
 
 
 class _DepthwiseTokens(torch.autograd.Function):
-    """:func:`_depthwise_tokens` with a backward pass that stays on fast kernels.
+    """``_depthwise_tokens`` with a backward pass that stays on fast kernels.
 
     oneDNN computes the weight gradient of a depthwise conv with a kernel wider
     than a few taps by im2col + GEMM, several times slower than the forward.

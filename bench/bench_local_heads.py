@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import platform
 import time
 import types
 from collections.abc import Callable
@@ -37,7 +35,7 @@ from collections.abc import Callable
 import timm
 import torch
 import torch.nn.functional as F
-from bench_model import _infer, _train, side_by_side
+from bench_model import _infer, _train, report, side_by_side
 from torch import Tensor, nn
 
 import glitlib as gl
@@ -196,22 +194,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     result = {
-        "device": torch.cuda.get_device_name() if args.device.startswith("cuda")
-        else f"CPU ({platform.processor() or platform.machine()}, "
-             f"{torch.get_num_threads()} threads)",
-        "torch": torch.__version__, "timm": timm.__version__,
-        "batch": args.batch, "dtype": args.dtype,
         "clock": "thread CPU time" if args.clock is time.thread_time else "wall",
         "glit_tiny_vs_deit_tiny": bench_models(args, dtype),
         "local_heads_alone": bench_local_heads(args),
     }
     if args.profile:
         result["profile"] = profile_models(args, dtype)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    report(args, result)
 
 
 if __name__ == "__main__":

@@ -157,17 +157,25 @@ def main() -> None:
     args = p.parse_args()
     dtype = getattr(torch, args.dtype)
     torch.backends.cuda.matmul.allow_tf32 = True
-    result = {
-        "device": torch.cuda.get_device_name() if args.device.startswith("cuda")
-        else f"CPU ({platform.processor() or platform.machine()}, "
-             f"{torch.get_num_threads()} threads)",
-        "torch": torch.__version__, "timm": timm.__version__,
-        "batch": args.batch, "dtype": args.dtype,
+    report(args, {
         "deit_tiny": bench_deit(args, dtype),
         "supernet_vs_standalone": bench_supernet(args, dtype),
         "counter": bench_counter(),
-    }
-    text = json.dumps(result, indent=2)
+    })
+
+
+def context(args: argparse.Namespace) -> dict:
+    """The device and versions every benchmark result records."""
+    return {"device": torch.cuda.get_device_name() if args.device.startswith("cuda")
+            else f"CPU ({platform.processor() or platform.machine()}, "
+                 f"{torch.get_num_threads()} threads)",
+            "torch": torch.__version__, "timm": timm.__version__,
+            "batch": args.batch, "dtype": args.dtype}
+
+
+def report(args: argparse.Namespace, measured: dict) -> None:
+    """Print the result as JSON (and write it to ``--json``), with its context first."""
+    text = json.dumps({**context(args), **measured}, indent=2)
     print(text)
     if args.json:
         with open(args.json, "w") as f:

@@ -95,12 +95,16 @@ def add_fields(p: argparse.ArgumentParser, instance: Any, prefix: str = "",
             p.add_argument(flag, **kw)
 
 
-def apply_fields(args: argparse.Namespace, instance: Any, prefix: str = "") -> Any:
-    """``instance`` with every field the user gave on the command line replaced."""
-    given = {f.name: getattr(args, f"{prefix.replace('-', '_')}{f.name}")
-             for f in fields(instance)
-             if not is_dataclass(getattr(instance, f.name))
-             and hasattr(args, f"{prefix.replace('-', '_')}{f.name}")}
+def apply_fields(args: argparse.Namespace, instance: Any, prefix: str = "",
+                 skip: Sequence[str] = ()) -> Any:
+    """``instance`` with every field the user gave on the command line replaced.
+
+    ``skip``: fields whose flag belongs to another config (e.g. the top-level ``--seed``).
+    """
+    dest = prefix.replace("-", "_")
+    given = {f.name: getattr(args, f"{dest}{f.name}") for f in fields(instance)
+             if f.name not in skip and not is_dataclass(getattr(instance, f.name))
+             and hasattr(args, f"{dest}{f.name}")}
     return replace(instance, **given)
 
 

@@ -56,7 +56,7 @@ from .sampling import step_rng
 from .train import load_model, train_model, train_supernet
 
 __all__ = ["run_search", "run_stage", "retrain_candidates", "conclude", "load_splits",
-           "data_spec", "first_paths"]
+           "save_settings", "data_spec", "first_paths"]
 
 
 def data_spec(cfg: SearchConfig) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     check_macs_range(first_paths(cfg), None, cfg.max_macs)
     splits = splits if splits is not None else load_splits(cfg, device, download)
     with RunDir(out, resume, overwrite) as run:
-        _save_config(run.path, cfg, resume)
+        save_settings(run.path, cfg.to_dict(), resume)
         meta = {"run": cfg.fingerprint(), "data": data_spec(cfg)}
         summary_file = run.path / "summary.json"
         if resume and summary_file.exists():
@@ -119,11 +119,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
         return _finish(run.path, space, cfg, results, splits, device, meta)
 
 
-def _save_config(out: Path, cfg: SearchConfig, resume: bool) -> None:
-    _save_settings(out, cfg.to_dict(), resume)
-
-
-def _save_settings(out: Path, new: dict[str, Any], resume: bool) -> None:
+def save_settings(out: Path, new: dict[str, Any], resume: bool) -> None:
     """Write ``config.json``; on resume it must equal the saved one."""
     saved = out / "config.json"
     if resume and saved.exists():

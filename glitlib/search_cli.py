@@ -94,15 +94,9 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
         if getattr(args, "dataset", None) == "cifar10" and not explicit(args, "space"):
             base = replace(base, space="cifar")
     cfg = apply_fields(args, base)
-    return replace(cfg, evolution=_apply(args, cfg.evolution, "", _EVO_SKIP),
-                   supernet=_apply(args, cfg.supernet, "supernet-", _SUP_SKIP),
-                   retrain=_apply(args, cfg.retrain, "retrain-", _RET_SKIP))
-
-
-def _apply(args: argparse.Namespace, instance: Any, prefix: str, skip: tuple[str, ...]) -> Any:
-    keep = {k: v for k, v in vars(args).items()
-            if not any(k == f"{prefix.replace('-', '_')}{s}" for s in skip)}
-    return apply_fields(argparse.Namespace(**keep), instance, prefix)
+    return replace(cfg, evolution=apply_fields(args, cfg.evolution, "", _EVO_SKIP),
+                   supernet=apply_fields(args, cfg.supernet, "supernet-", _SUP_SKIP),
+                   retrain=apply_fields(args, cfg.retrain, "retrain-", _RET_SKIP))
 
 
 @command("search", "the whole search: stage 1 and stage 2 (or one stage), each supernet -> "
@@ -135,11 +129,11 @@ def search(args: argparse.Namespace) -> int:
 def _open(args: argparse.Namespace, config: dict[str, Any], inputs: list[str]):
     """The locked output folder with ``config.json`` checked (resume) and written."""
     from .rundir import RunDir
-    from .search import _save_settings
+    from .search import save_settings
 
     run = RunDir(args.out, args.resume, args.overwrite, inputs)
     try:
-        _save_settings(run.path, config, args.resume)
+        save_settings(run.path, config, args.resume)
     except BaseException:
         run.close()
         raise
@@ -203,7 +197,7 @@ def supernet(args: argparse.Namespace) -> int:
     from .train import train_supernet
 
     cfg = apply_fields(args, _BASE)
-    cfg = replace(cfg, supernet=_apply(args, cfg.supernet, "", ("seed",))).resolve()
+    cfg = replace(cfg, supernet=apply_fields(args, cfg.supernet, "", ("seed",))).resolve()
     space = cfg.search_space()
     paths = _paths(args, space)
     check_macs_range(paths, cfg.supernet.min_macs, cfg.supernet.max_macs)
@@ -245,7 +239,7 @@ def evolve_cmd(args: argparse.Namespace) -> int:
     net, state = load_supernet(args.supernet, wanted, device=args.device)
     data = _same_data(args, state.get("data"), f"supernet {args.supernet}")
     cfg = apply_fields(args, replace(_BASE, space=net.space.to_dict(), **data))
-    cfg = replace(cfg, evolution=_apply(args, cfg.evolution, "", _EVO_SKIP)).resolve()
+    cfg = replace(cfg, evolution=apply_fields(args, cfg.evolution, "", _EVO_SKIP)).resolve()
     check_macs_range(net.paths, None, cfg.max_macs)
     splits = load_splits(cfg, args.device, args.download)
     config = {"command": "evolve", "supernet": str(args.supernet), "search": cfg.to_dict()}
@@ -307,7 +301,7 @@ def retrain(args: argparse.Namespace) -> int:
     run_kw = _start(args)
     space, cands, data = _sources(args)
     cfg = replace(_BASE, space=space.to_dict(), **data,
-                  retrain=_apply(args, _BASE.retrain, "", _RET_SKIP)).resolve()
+                  retrain=apply_fields(args, _BASE.retrain, "", _RET_SKIP)).resolve()
     splits = load_splits(cfg, args.device, args.download)
     config = {"command": "retrain", "source": str(args.search or args.arch),
               "candidates": [c.to_dict() for c in cands], "search": cfg.to_dict()}

@@ -14,6 +14,7 @@ from typing import Any
 
 from ._version import __version__
 from .arch import (
+    LOCAL_KINDS,
     NAMED_ARCHS,
     SPACES,
     Arch,
@@ -24,6 +25,7 @@ from .arch import (
     get_space,
     load_arch,
     load_space,
+    with_local,
 )
 from .config import EvolutionConfig, SearchConfig, TrainConfig
 from .errors import (
@@ -38,7 +40,8 @@ from .errors import (
 _LAZY = {
     "costs": ("Cost", "CostModel", "count", "layer_costs", "measured_macs",
               "reference_formula_macs", "space_sizes"),
-    "layers": ("FFN", "Block", "GlobalHeads", "GlobalLocal", "LocalHeads", "PatchEmbed"),
+    "layers": ("FFN", "Block", "GlobalHeads", "GlobalLocal", "LocalHeads", "LocalHeads2d",
+               "WindowHeads", "PatchEmbed"),
     "model": ("GLiT", "use_fused_attention"),
     "paths": ("PathSpace", "joint", "stage1", "stage2"),
     "supernet": ("Supernet",),
@@ -47,14 +50,15 @@ _LAZY = {
     "weights": ("WeightsError", "from_deit", "load_official", "official_state_dict"),
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
-_MODULES = {"arch", "budget", "cli", "config", "costs", "data", "device", "errors", "evaluate",
-            "evolution", "explorer", "io", "layers", "model", "paths", "plots", "ranking",
-            "records", "replay", "rundir", "sampling", "search", "search_cli", "supernet",
-            "timm_models", "train", "weights"}
+_MODULES = {"ablations", "arch", "budget", "cli", "config", "costs", "data", "device",
+            "errors", "evaluate", "evolution", "exhaustive", "explorer", "io", "layers",
+            "model", "paths", "plots", "ranking", "records", "replay", "rundir", "sampling",
+            "search", "search_cli", "supernet", "timm_models", "train", "weights"}
 
 __all__ = [
-    "__version__", "NAMED_ARCHS", "SPACES", "Arch", "ArchitectureError", "BlockArch",
-    "SearchSpace", "get_arch", "get_space", "load_arch", "load_space", "SearchConfig",
+    "__version__", "LOCAL_KINDS", "NAMED_ARCHS", "SPACES", "Arch", "ArchitectureError", "BlockArch",
+    "SearchSpace", "get_arch", "get_space", "load_arch", "load_space", "with_local",
+    "SearchConfig",
     "TrainConfig", "EvolutionConfig", "GlitError", "ConfigError", "DataError", "OutputError",
     "CheckpointError", "BudgetError", "build", *_HOME,
 ]

@@ -8,6 +8,11 @@ Vocabulary (the paper's): a block has ``N`` heads, ``g`` of them global
 (self-attention) and ``N - g`` local (convolution heads). Low-level choices:
 ``d_k`` the width of one global head, ``d_z`` the FFN ratio, ``e`` the conv
 expansion and ``k`` the 1D kernel size.
+
+A space also says how its local heads are local (``SearchSpace.local``): GLiT's
+1D depthwise conv over the token sequence (``"conv1d"``, the default), a
+``k x k`` depthwise conv over the patch grid (``"conv2d"``), or self-attention
+within a window of ``k`` tokens (``"window"``, which has no expansion ``e``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from .errors import GlitError
 
 __all__ = [
     "ArchitectureError",
+    "LOCAL_KINDS",
     "BlockArch",
     "Arch",
     "SearchSpace",
@@ -31,6 +37,7 @@ __all__ = [
     "load_arch",
     "load_space",
     "spaces_that_fit",
+    "with_local",
 ]
 
 
@@ -45,6 +52,8 @@ def _is_int(v: Any) -> bool:
 _SKELETON = ("img_size", "patch_size", "in_chans", "num_classes", "embed_dim", "depth",
              "num_heads")
 _CHOICES = ("d_k", "d_z", "e", "k")
+# How local heads see their neighbours; the first is GLiT's and the default.
+LOCAL_KINDS = ("conv1d", "window", "conv2d")
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,8 @@ class SearchSpace:
     ``num_heads`` heads) is shared by every architecture of the space; the
     candidate tuples are what the search may pick per block. Every field is
     checked on construction, so a space that exists can be built and counted.
+    ``local`` picks the kind of local heads (one of :data:`LOCAL_KINDS`) for
+    every block of the space; a choice of the space, not of the search.
     """
 
     name: str
@@ -69,12 +80,16 @@ class SearchSpace:
     d_z: tuple[int, ...]
     e: tuple[int, ...]
     k: tuple[int, ...]
+    local: str = "conv1d"
 
     def __post_init__(self) -> None:
         where = f"space {self.name!r}"
         if not isinstance(self.name, str) or not self.name:
             raise ArchitectureError(f"search space: name must be a non-empty string, got "
                                     f"{self.name!r}")
+        if self.local not in LOCAL_KINDS:
+            raise ArchitectureError(f"{where}: local={self.local!r} is not a kind of local "
+                                    f"heads; choose one of {list(LOCAL_KINDS)}")
         for key in _SKELETON:
             v = getattr(self, key)
             if not _is_int(v) or not 1 <= v <= 1_000_000:
@@ -121,6 +136,11 @@ class SearchSpace:
         """Channels per head in the channel split, ``d / N``."""
         return self.embed_dim // self.num_heads
 
+    @property
+    def uses_e(self) -> bool:
+        """Whether the local heads have an expansion ``e`` (window attention has none)."""
+        return self.local != "window"
+
     def middle(self, key: str) -> int:
         """The middle candidate: the value a stage fixes while it searches others."""
         values = getattr(self, key)
@@ -128,9 +148,13 @@ class SearchSpace:
 
     # -- serialisation -------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON values; ``local`` only when it is not GLiT's ``"conv1d"``,
+        so the dicts (and run fingerprints) of conv1d spaces stay as they were."""
         d = asdict(self)
         for key in ("d_k", "d_z", "e", "k"):
             d[key] = list(d[key])
+        if d["local"] == "conv1d":
+            del d["local"]
         return d
 
     @classmethod
@@ -141,11 +165,12 @@ class SearchSpace:
                                     f"{type(data).__name__}")
         known = set(cls.__dataclass_fields__)
         unknown = set(data) - known
-        missing = known - set(data)
+        missing = known - set(data) - {"local"}  # optional: "conv1d" when absent
         if unknown or missing:
             raise ArchitectureError(
                 f"{where}: unknown keys {sorted(unknown)}, missing keys "
-                f"{sorted(missing)}; expected exactly {sorted(known)}"
+                f"{sorted(missing)}; expected {sorted(known - {'local'})} and optionally "
+                "local"
             )
         try:
             return cls(**data)
@@ -181,12 +206,16 @@ class BlockArch:
                 kind = "an integer or null" if optional else "an integer"
                 raise ArchitectureError(f"block: {key} must be {kind}, got {v!r}")
 
-    def canonical(self, num_heads: int) -> BlockArch:
-        """The same block with the values it does not use dropped."""
+    def canonical(self, num_heads: int, uses_e: bool = True) -> BlockArch:
+        """The same block with the values it does not use dropped.
+
+        ``uses_e=False`` (window local heads, :attr:`SearchSpace.uses_e`) drops
+        ``e`` from every block, so blocks that differ only there are one network.
+        """
         return replace(
             self,
             d_k=self.d_k if self.g > 0 else None,
-            e=self.e if self.g < num_heads else None,
+            e=self.e if self.g < num_heads and uses_e else None,
             k=self.k if self.g < num_heads else None,
         )
 
@@ -244,13 +273,13 @@ class Arch:
             if b.g > 0:
                 _check(i, "d_k", b.d_k, space.d_k)
             if b.g < n:
-                _check(i, "e", b.e, space.e)
+                _check(i, "e", b.e, space.e if space.uses_e else (None, *space.e))
                 _check(i, "k", b.k, space.k)
         return self
 
     def canonical(self, space: SearchSpace) -> Arch:
         """The same network with unused values dropped (a dedup key)."""
-        blocks = tuple(b.canonical(space.num_heads) for b in self.blocks)
+        blocks = tuple(b.canonical(space.num_heads, space.uses_e) for b in self.blocks)
         return Arch(blocks, name=self.name)
 
     def to_dict(self, space: SearchSpace | None = None) -> dict[str, Any]:
@@ -349,6 +378,8 @@ def load_space(source: str | Path | SearchSpace | dict[str, Any]) -> SearchSpace
         {"name": "flowers", "img_size": 64, "patch_size": 8, "in_chans": 3,
          "num_classes": 5, "embed_dim": 96, "depth": 6, "num_heads": 3,
          "d_k": [16, 32, 64], "d_z": [2, 4, 6], "e": [1, 2, 4], "k": [5, 9, 13]}
+
+    plus, optionally, ``"local": "window"`` or ``"conv2d"`` (absent: ``"conv1d"``).
     """
     if isinstance(source, (SearchSpace, dict)):
         return get_space(source)
@@ -363,6 +394,20 @@ def load_space(source: str | Path | SearchSpace | dict[str, Any]) -> SearchSpace
                                 f"({', '.join(SPACES)}) or an existing JSON file")
     return SearchSpace.from_dict(_read_json_file(path, "search space file"),
                                  where=f"search space file {path}")
+
+
+def with_local(space: SearchSpace, kind: str, name: str | None = None) -> SearchSpace:
+    """``space`` with local heads of ``kind``, named ``"<name>-<kind>"`` unless ``name`` is given.
+
+    For ablations: the same skeleton and candidates, another notion of locality.
+    """
+    if kind not in LOCAL_KINDS:
+        raise ArchitectureError(f"local={kind!r} is not a kind of local heads; choose one of "
+                                f"{list(LOCAL_KINDS)}")
+    if name is None:
+        base = space.name.removesuffix(f"-{space.local}")
+        name = base if kind == "conv1d" else f"{base}-{kind}"
+    return replace(space, local=kind, name=name)
 
 
 def spaces_that_fit(shape: tuple[int, ...], num_classes: int) -> list[str]:

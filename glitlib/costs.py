@@ -7,6 +7,11 @@ softmax and GLU are not counted. That is exactly half of what
 ``torch.utils.flop_counter.FlopCounterMode`` reports for a forward pass with
 explicit attention matmuls (it counts 2 FLOPs per MAC).
 
+Every kind of local heads is counted as it runs: window heads as full
+``T x T`` attention (the mask hides scores, it does not skip them), the
+``k x k`` conv of 2D local heads at every patch (taps on the zero padding
+included, as a convolution computes them) plus one tap for the class token.
+
 ``reference_formula_macs`` reproduces the formula of the released GLiT code,
 which counts the first pointwise conv of a local head at half its size (the
 GLU doubles its output channels; the formula forgets that).
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .arch import Arch, BlockArch, SearchSpace
+from .arch import Arch, ArchitectureError, BlockArch, SearchSpace
 from .paths import joint, stage1, stage2
 
 __all__ = [
@@ -55,28 +60,44 @@ def _norm(name: str, dim: int) -> LayerCost:
     return LayerCost(name, 2 * dim, 0)
 
 
+def _attention(prefix: str, dim: int, inner: int, tokens: int) -> list[LayerCost]:
+    # qkv, the two T x T matmuls over all heads (``inner`` = heads * head width), proj.
+    return [
+        _linear(prefix + "qkv", dim, 3 * inner, tokens),
+        LayerCost(prefix + "q@k^T", 0, tokens * tokens * inner),
+        LayerCost(prefix + "attn@v", 0, tokens * tokens * inner),
+        _linear(prefix + "proj", inner, dim, tokens),
+    ]
+
+
+def _local(space: SearchSpace, b: BlockArch, prefix: str) -> list[LayerCost]:
+    """The local heads of ``b`` (``b.g < N``), of the space's kind."""
+    t = space.num_tokens
+    c_local = space.embed_dim - space.embed_dim * b.g // space.num_heads
+    if space.local == "window":  # N - g heads of width d/N: c_local channels inside
+        return _attention(prefix + "attn.", c_local, c_local, t)
+    hidden = c_local * b.e
+    if space.local == "conv2d":  # k x k at every patch, the centre tap at the class token
+        taps = space.grid_size**2 * b.k**2 + 1
+        depthwise = LayerCost(prefix + "depthwise", hidden * b.k**2 + hidden, hidden * taps)
+    else:
+        depthwise = LayerCost(prefix + "depthwise", hidden * b.k + hidden, t * hidden * b.k)
+    return [
+        _linear(prefix + "pointwise1", c_local, 2 * hidden, t),
+        depthwise,
+        _norm(prefix + "norm", hidden),
+        _linear(prefix + "pointwise2", hidden, c_local, t),
+    ]
+
+
 def block_layers(space: SearchSpace, b: BlockArch, prefix: str = "") -> list[LayerCost]:
     """The counted layers of one block."""
     d, n, t = space.embed_dim, space.num_heads, space.num_tokens
-    c_global = d * b.g // n
     rows = [_norm(prefix + "norm1", d)]
     if b.g > 0:
-        inner = b.g * b.d_k
-        rows += [
-            _linear(prefix + "gl.attn.qkv", c_global, 3 * inner, t),
-            LayerCost(prefix + "gl.attn.q@k^T", 0, t * t * inner),
-            LayerCost(prefix + "gl.attn.attn@v", 0, t * t * inner),
-            _linear(prefix + "gl.attn.proj", inner, c_global, t),
-        ]
+        rows += _attention(prefix + "gl.attn.", d * b.g // n, b.g * b.d_k, t)
     if b.g < n:
-        c_local = d - c_global
-        hidden = c_local * b.e
-        rows += [
-            _linear(prefix + "gl.conv.pointwise1", c_local, 2 * hidden, t),
-            LayerCost(prefix + "gl.conv.depthwise", hidden * b.k + hidden, t * hidden * b.k),
-            _norm(prefix + "gl.conv.norm", hidden),
-            _linear(prefix + "gl.conv.pointwise2", hidden, c_local, t),
-        ]
+        rows += _local(space, b, prefix + "gl.conv.")
     rows += [
         _norm(prefix + "norm2", d),
         _linear(prefix + "ffn.fc1", d, d * b.d_z, t),
@@ -153,8 +174,13 @@ def reference_formula_macs(space: SearchSpace, arch: Arch) -> int:
     """The released code's formula (``count_mixit_flops``), for any space.
 
     It equals :func:`count` minus half of every first pointwise conv of the
-    local heads.
+    local heads. Defined for GLiT's own (conv1d) local heads only.
     """
+    if space.local != "conv1d":
+        raise ArchitectureError(
+            f"space {space.name!r} has local={space.local!r}; the released formula counts "
+            "GLiT's conv1d local heads only, use count() for other kinds"
+        )
     arch.validate(space)
     d, n, t = space.embed_dim, space.num_heads, space.num_tokens
     total = space.in_chans * d * space.patch_size**2 * space.grid_size**2

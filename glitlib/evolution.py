@@ -64,8 +64,8 @@ class _Generation:
     def mutate(self, parents: list[Arch]) -> Arch:
         parent = self.rng.choice(parents)
         return Arch(tuple(
-            self.rng.choice(choices) if self.rng.random() < self.cfg.mutate_prob else b
-            for b, choices in zip(parent.blocks, self.paths.choices)))
+            self.paths.draw(self.rng, i) if self.rng.random() < self.cfg.mutate_prob else b
+            for i, b in enumerate(parent.blocks)))
 
     def crossover(self, parents: list[Arch]) -> Arch:
         a, b = self.rng.choice(parents), self.rng.choice(parents)

@@ -7,9 +7,16 @@ timm's, :class:`GlobalHeads` is timm's ``Attention`` and :class:`FFN` timm's
 ``Mlp``, with the same state-dict keys (``proj``; ``qkv``/``proj``;
 ``fc1``/``fc2``) and the same outputs as the released GLiT code. The local
 heads, the channel split and the block are GLiT's own and written here.
+
+Besides GLiT's local heads (a 1D conv over the token sequence), two other
+kinds of locality for ablations (:data:`~glitlib.arch.LOCAL_KINDS`):
+:class:`LocalHeads2d`, a ``k x k`` conv over the patch grid, and
+:class:`WindowHeads`, self-attention within a window of ``k`` tokens.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -17,8 +24,8 @@ from timm.layers import Attention, DropPath, Mlp, PatchEmbed
 from torch import Tensor, nn
 
 __all__ = [
-    "PatchEmbed", "GlobalHeads", "LocalHeads", "banded_depthwise", "GlobalLocal", "global_local",
-    "FFN", "Block",
+    "PatchEmbed", "GlobalHeads", "LocalHeads", "LocalHeads2d", "WindowHeads", "window_mask",
+    "local_heads", "banded_depthwise", "GlobalLocal", "global_local", "FFN", "Block",
 ]
 
 
@@ -74,11 +81,14 @@ class LocalHeads(nn.Module):
         hidden = dim * expansion
         self.banded_max_tokens = banded_max_tokens
         self.pointwise1 = nn.Conv1d(dim, 2 * hidden, 1)
-        self.depthwise = nn.Conv1d(
-            hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden
-        )
+        self.depthwise = self._depthwise_conv(hidden, kernel_size)
         self.norm = nn.BatchNorm1d(hidden)
         self.pointwise2 = nn.Conv1d(hidden, dim, 1)
+
+    @staticmethod
+    def _depthwise_conv(channels: int, kernel_size: int) -> nn.Module:
+        return nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2,
+                         groups=channels)
 
     def forward(self, x: Tensor) -> Tensor:
         h = F.linear(x, self.pointwise1.weight.squeeze(-1), self.pointwise1.bias)
@@ -104,12 +114,102 @@ class LocalHeads(nn.Module):
             scale, shift = scale * gamma, shift * gamma + beta
         bias = self.depthwise.bias
         bias = shift if bias is None else bias * scale + shift
-        return self.depthwise.weight * scale[:, None, None], bias
+        weight = self.depthwise.weight  # (C, 1, k) or, in LocalHeads2d, (C, 1, k, k)
+        return (weight.flatten(1) * scale[:, None]).view_as(weight), bias
 
     def _depthwise(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if x.shape[1] > self.banded_max_tokens:
             return _depthwise_tokens(x, weight, bias)
         return banded_depthwise(x.transpose(1, 2), weight, bias).transpose(1, 2)
+
+
+class LocalHeads2d(LocalHeads):
+    """Local heads whose depthwise conv is ``k x k`` over the ``m x m`` patch grid.
+
+    :class:`LocalHeads` with one change, for ablating GLiT's 1D locality: the
+    patch tokens ``1..m^2`` are read as the grid they were cut from, so the
+    patches above and below are as near as those beside (in raster order they
+    are ``m`` tokens away). Pointwise convs, GLU, BatchNorm (statistics over
+    all tokens), Swish and the folding of BatchNorm at inference are shared.
+
+    The class token has no place on the grid. It gets what the conv gives a
+    lone token with zero padding all round: the kernel's centre tap (run as a
+    1x1 depthwise conv, so ``FlopCounterMode`` counts its MACs too).
+    """
+
+    @staticmethod
+    def _depthwise_conv(channels: int, kernel_size: int) -> nn.Module:
+        return nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2,
+                         groups=channels)
+
+    def _depthwise(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        b, t, c = x.shape
+        m = int(math.sqrt(t - 1) + 0.5)  # not math.isqrt: TorchScript lacks it
+        if m * m != t - 1:
+            raise ValueError(f"2D local heads need a square patch grid, got {t - 1} patch "
+                             "tokens; feed square images")
+        k = weight.shape[-1]
+        centre = weight[:, :, k // 2:k // 2 + 1, k // 2:k // 2 + 1]
+        cls = F.conv2d(x[:, 0, :, None, None], centre, bias, groups=c)  # (B, C, 1, 1)
+        grid = x[:, 1:].unflatten(1, (m, m)).permute(0, 3, 1, 2)  # (B, C, m, m), channels-last
+        y = F.conv2d(grid, weight, bias, padding=k // 2, groups=c)
+        return torch.cat([cls.view(b, 1, c), y.flatten(2).transpose(1, 2)], dim=1)
+
+
+def window_mask(num_tokens: int, window: int, device: torch.device | None = None) -> Tensor:
+    """``(T, T)`` boolean mask, True where token ``i`` may attend to token ``j``.
+
+    Within ``window // 2`` positions on the token sequence (the neighbourhood a
+    1D conv of kernel ``window`` mixes), and everywhere from and to the class
+    token (token 0).
+    """
+    pos = torch.arange(num_tokens, device=device)
+    mask = (pos[:, None] - pos[None, :]).abs() <= window // 2
+    mask[0] = True
+    mask[:, 0] = True
+    return mask
+
+
+class WindowHeads(nn.Module):
+    """Local heads as local-area attention: self-attention within a window of ``k`` tokens.
+
+    ``num_heads`` heads of the channel split's width ``dim / num_heads`` (the
+    ``d / N`` of the block): a :class:`GlobalHeads` (``attn``) given a mask,
+    so ``qkv``/``proj`` and the fused switch are those of the global heads
+    (held, not inherited: TorchScript cannot compile ``super().forward``).
+    Each patch token attends only to tokens at most ``k // 2`` positions away
+    in the token sequence (:func:`window_mask`), the neighbourhood GLiT's 1D
+    conv of kernel ``k`` sees. The class token stays global both ways, as it
+    is the one token that gathers the image for the classifier. The mask goes
+    into the full ``T x T`` attention (fused or explicit), so the cost is that
+    of global heads of the same width; only what they see is local.
+    """
+
+    def __init__(self, dim: int, num_heads: int, window: int):
+        if window % 2 == 0:
+            raise ValueError(f"window heads need an odd window, got {window}")
+        super().__init__()
+        self.window = window
+        self.attn = GlobalHeads(dim, num_heads, dim // num_heads)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.attn(x, attn_mask=window_mask(x.shape[1], self.window, x.device))
+
+
+def local_heads(kind: str, dim: int, num_heads: int, expansion: int | None,
+                kernel_size: int) -> nn.Module:
+    """The ``num_heads`` local heads of a block over ``dim`` channels, of ``kind``.
+
+    ``kind`` is a :data:`~glitlib.arch.LOCAL_KINDS` value; window heads have no
+    expansion (``expansion`` is ignored).
+    """
+    if kind == "conv1d":
+        return LocalHeads(dim, expansion, kernel_size)
+    if kind == "conv2d":
+        return LocalHeads2d(dim, expansion, kernel_size)
+    if kind == "window":
+        return WindowHeads(dim, num_heads, kernel_size)
+    raise ValueError(f"unknown kind of local heads {kind!r}; choose conv1d, window or conv2d")
 
 
 def _depthwise_tokens(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -221,18 +321,21 @@ class GlobalLocal(nn.Module):
     The input's first ``d*g/N`` channels feed the global heads, the last
     ``d*(N-g)/N`` the local heads; the two outputs are concatenated back.
     ``g == N`` is a plain ViT/DeiT attention block. GLiT's own: no library
-    has this channel split.
+    has this channel split. ``local`` picks the kind of local heads
+    (:func:`local_heads`); whatever the kind, they sit under the key ``conv``,
+    the released checkpoint's name for GLiT's.
     """
 
     def __init__(
         self, dim: int, num_heads: int, g: int, d_k: int | None,
-        e: int | None, k: int | None,
+        e: int | None, k: int | None, local: str = "conv1d",
     ):
         super().__init__()
         self.c_global = dim * g // num_heads
         self.c_local = dim - self.c_global
         self.attn = GlobalHeads(self.c_global, g, d_k) if g > 0 else None
-        self.conv = LocalHeads(self.c_local, e, k) if g < num_heads else None
+        self.conv = (local_heads(local, self.c_local, num_heads - g, e, k)
+                     if g < num_heads else None)
 
     def forward(self, x: Tensor) -> Tensor:
         # Written out (not via global_local) so that torch.jit.script sees each

@@ -30,9 +30,9 @@ def make_block(
     space: SearchSpace, b: BlockArch, ffn_act: str = "gelu",
     drop: float = 0.0, drop_path: float = 0.0,
 ) -> Block:
-    """One standalone block for the choices ``b``."""
+    """One standalone block for the choices ``b``, with the space's kind of local heads."""
     d = space.embed_dim
-    gl = GlobalLocal(d, space.num_heads, b.g, b.d_k, b.e, b.k)
+    gl = GlobalLocal(d, space.num_heads, b.g, b.d_k, b.e, b.k, space.local)
     return Block(d, gl, FFN(d, b.d_z, ffn_act, drop), drop_path)
 
 

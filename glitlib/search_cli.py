@@ -169,6 +169,7 @@ def _supernet_args(p: argparse.ArgumentParser) -> None:
                         "everything (default: 1)")
     p.add_argument("--distribution", default=None,
                    help="global heads per block for --stage 2, e.g. 3,0,1,3")
+    add_fields(p, _BASE, skip=_only(_BASE, ("sampling_prior",)))
     add_fields(p, _BASE.supernet, skip=("seed", "model_ema_decay", "drop_path"))
     _run_flags(p)
 
@@ -176,10 +177,11 @@ def _supernet_args(p: argparse.ArgumentParser) -> None:
 def _paths(args: argparse.Namespace, space):
     from .paths import joint, stage1, stage2
 
+    prior = args.sampling_prior
     if args.stage == "1":
-        return stage1(space)
+        return stage1(space, prior=prior)
     if args.stage == "joint":
-        return joint(space)
+        return joint(space, prior)
     if not args.distribution:
         raise ConfigError("--stage 2 needs --distribution, e.g. --distribution 3,0,1,3")
     try:
@@ -187,7 +189,7 @@ def _paths(args: argparse.Namespace, space):
     except ValueError:
         raise ConfigError(f"--distribution {args.distribution!r} is not a comma-separated "
                           "list of integers") from None
-    return stage2(space, dist)
+    return stage2(space, dist, prior)
 
 
 @command("supernet", "train a SPOS supernet for one stage", _supernet_args)
@@ -344,4 +346,95 @@ def eval_cmd(args: argparse.Namespace) -> int:
     acc = accuracy(model, split)
     print_result({"checkpoint": str(args.checkpoint), "split": args.split,
                   "accuracy": acc, "images": len(split)}, args.json)
+    return 0
+
+
+# -- glit enumerate ---------------------------------------------------------------
+def _parse_ints(text: str, flag: str) -> list[int]:
+    """``0-4`` or ``3,7,9`` (or both: ``0-2,5``) as a list of integers."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r} is not a list like 0-4 or 3,7,9") from None
+    if not out or min(out) < 0:
+        raise ConfigError(f"{flag} {text!r}: give non-negative integers, like 0-4 or 3,7,9")
+    return sorted(set(out))
+
+
+def _enumerate_args(p: argparse.ArgumentParser) -> None:
+    _data_flags(p)
+    p.add_argument("--config", default=None,
+                   help="a config.json written by glit search or glit enumerate")
+    add_fields(p, _BASE, skip=_DATA + ("supernet", "evolution", "retrain"))
+    add_fields(p, _BASE.evolution, skip=_EVO_SKIP)
+    add_fields(p, _BASE.supernet, "supernet-", skip=_SUP_SKIP)
+    add_fields(p, _BASE.retrain, "retrain-", skip=_RET_SKIP)
+    p.add_argument("--seeds", default="0-4",
+                   help="supernet seeds to replay the search with (default: 0-4)")
+    p.add_argument("--only", default=None,
+                   help="train and score only these networks (indices, e.g. 3,7): a cheap "
+                        "sample of the full run")
+    _run_flags(p, out=False)
+    p.add_argument("--out", required=True, help="output folder (a stopped run continues)")
+
+
+@command("enumerate", "train every network of a small space alone, and replay the search "
+         "on that table: how close does it get to the best?", _enumerate_args)
+def enumerate_cmd(args: argparse.Namespace) -> int:
+    from .exhaustive import run_enumeration
+
+    seeds = _parse_ints(args.seeds, "--seeds")
+    only = _parse_ints(args.only, "--only") if args.only else None
+    run_kw = _start(args)
+    s = run_enumeration(search_config(args), args.out, seeds, only, args.device,
+                        run_kw["progress"])
+    if only is not None:
+        for i, acc in s["trained"].items():
+            print(f"network {i}: held-out {_pct(acc)}")
+        return 0
+    b = s["best"]
+    print(f"{s['networks']} networks trained; the best, network {b['index']}: held-out "
+          f"{_pct(b['val_accuracy'])} (one standard error: {100 * s['tie']:.2f} points)")
+    for r in s["seeds"]:
+        h, one = r["hierarchical"], r["single_stage"]
+        print(f"seed {r['supernet_seed']}: Kendall tau {r['kendall_tau']:+.2f}; two stages "
+              f"find network {h['index']} (rank {h['rank']}, {h['gap_images']} images "
+              f"behind); one stage: network {one['index']} (rank {one['rank']})")
+    print(f"check: Kendall tau of {s['check']['steps']} steps vs half / twice: "
+          f"{s['check']['kendall_tau_vs_recipe']}; {s['seconds']:.0f} s of training")
+    return 0
+
+
+# -- glit ablate ---------------------------------------------------------------------
+def _ablate_args(p: argparse.ArgumentParser) -> None:
+    from .ablations import METHODS
+
+    p.add_argument("--seeds", default="0-4",
+                   help="seeds, a range (0-4) or a list (0,2,5) (default: 0-4)")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"search methods to compare (default: {','.join(METHODS)})")
+    _run_flags(p, out=False)
+    p.add_argument("--out", required=True, help="output folder; run the same command "
+                   "again to continue an interrupted ablation where it stopped")
+
+
+@command("ablate", "the book's ablations on digits: search methods on equal compute, "
+         "recipe length, distribution-only search, ways to add locality", _ablate_args)
+def ablate(args: argparse.Namespace) -> int:
+    from .ablations import METHODS, collect
+
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ConfigError(f"--methods: unknown method {unknown[0] if unknown else ''!r}; "
+                          f"choose from {','.join(METHODS)}")
+    seeds = _parse_ints(args.seeds, "--seeds")
+    run_kw = _start(args)
+    result = collect(args.out, seeds, methods, progress=run_kw["progress"])
+    print(f"{len(result['methods'])} searches, {len(result['recipe'])} longer retrainings, "
+          f"{len(result['distribution']) + len(result['locality'])} networks retrained -> "
+          f"{Path(args.out) / 'ablations.json'}")
     return 0

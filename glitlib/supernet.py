@@ -2,7 +2,7 @@
 
 Weight sharing, per dimension: **separate weights per choice**, as in SPOS.
 Every block keeps one :class:`~glitlib.layers.GlobalHeads` per ``(g, d_k)``,
-one :class:`~glitlib.layers.LocalHeads` per ``(N - g, e, k)`` and one
+one local-heads module (of the space's kind) per ``(N - g, e, k)`` and one
 :class:`~glitlib.layers.FFN` per ``d_z``; the two LayerNorms of a block, the
 embedding, the final norm and the head are shared by all paths. Why:
 
@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from .arch import Arch, ArchitectureError, BlockArch
-from .layers import FFN, GlobalHeads, LocalHeads, global_local
+from .layers import FFN, GlobalHeads, global_local, local_heads
 from .model import Embedding, GLiT, init_weights
 from .paths import PathSpace
 
@@ -40,11 +40,14 @@ def _conv_key(b: BlockArch, num_heads: int) -> str:
 
 
 class SuperBlock(nn.Module):
-    """One block holding every candidate module its choices need."""
+    """One block holding every candidate module its choices need.
+
+    ``local`` is the space's kind of local heads (:attr:`SearchSpace.local`).
+    """
 
     def __init__(
         self, dim: int, num_heads: int, choices: tuple[BlockArch, ...],
-        ffn_act: str = "gelu", drop: float = 0.0,
+        ffn_act: str = "gelu", drop: float = 0.0, local: str = "conv1d",
     ):
         super().__init__()
         self.dim, self.num_heads = dim, num_heads
@@ -56,7 +59,8 @@ class SuperBlock(nn.Module):
             if b.g > 0 and _attn_key(b) not in self.attn:
                 self.attn[_attn_key(b)] = GlobalHeads(c_global, b.g, b.d_k)
             if b.g < num_heads and _conv_key(b, num_heads) not in self.conv:
-                self.conv[_conv_key(b, num_heads)] = LocalHeads(dim - c_global, b.e, b.k)
+                self.conv[_conv_key(b, num_heads)] = local_heads(
+                    local, dim - c_global, num_heads - b.g, b.e, b.k)
             if str(b.d_z) not in self.ffn:
                 self.ffn[str(b.d_z)] = FFN(dim, b.d_z, ffn_act, drop)
 
@@ -82,7 +86,7 @@ class Supernet(nn.Module):
         self.paths, self.ffn_act = paths, ffn_act
         self.embed = Embedding(space, drop_rate)
         self.blocks = nn.ModuleList([
-            SuperBlock(space.embed_dim, space.num_heads, c, ffn_act, drop_rate)
+            SuperBlock(space.embed_dim, space.num_heads, c, ffn_act, drop_rate, space.local)
             for c in paths.choices
         ])
         self.norm = nn.LayerNorm(space.embed_dim, eps=1e-6)

@@ -172,7 +172,7 @@ def train_supernet(paths: PathSpace, data: TensorData, cfg: TrainConfig,
     sampler = MacsSampler(paths, CostModel(paths.space), cfg.min_macs, cfg.max_macs,
                           cfg.macs_bins)
     state = {**(meta or {}), "kind": "supernet", "space": paths.space.to_dict(),
-             "paths": paths.to_list()}
+             "paths": paths.to_list(), "prior": paths.prior}
     fit(net, lambda x, step: net(x, sampler(cfg.seed, step)), data, cfg, ckpt, state,
         resume, desc, progress)
     return net
@@ -182,7 +182,8 @@ def load_supernet(ckpt: str | Path, space: SearchSpace | None = None,
                   device: str = "cpu") -> tuple[Supernet, dict[str, Any]]:
     """A trained supernet and its checkpoint (config, step, paths, data)."""
     state = load_checkpoint(ckpt, space.to_dict() if space else None, "supernet")
-    paths = PathSpace.from_list(get_space(state["space"]), state["paths"])
+    paths = PathSpace.from_list(get_space(state["space"]), state["paths"],
+                                state.get("prior", "distinct"))
     net = Supernet(paths)
     net.load_state_dict(state["model"])
     return net.to(device).eval(), state

@@ -19,7 +19,8 @@ from glitlib.config import Check
 VALUES = ["0", "-1", "1e30", "inf", "nan"]
 REQUIRED = {"search": ["--out", "o"], "supernet": ["--out", "o"],
             "evolve": ["--out", "o", "--supernet", "s.pt"],
-            "retrain": ["--out", "o", "--arch", "a.json"], "eval": ["--checkpoint", "c.pt"]}
+            "retrain": ["--out", "o", "--arch", "a.json"], "eval": ["--checkpoint", "c.pt"],
+            "ablate": ["--out", "o"], "enumerate": ["--out", "o"]}
 
 
 def _numeric_flags():

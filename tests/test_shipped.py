@@ -24,7 +24,7 @@ def test_shipped_run_is_the_default_search():
     assert arch["blocks"] == summary["arch"]
 
 
-def test_retraining_the_found_network_reproduces_its_accuracy():
+def test_retraining_the_found_network_reproduces_its_accuracy(one_thread):
     from glitlib.arch import Arch
     from glitlib.evaluate import accuracy
     from glitlib.search import load_splits

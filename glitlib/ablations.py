@@ -14,7 +14,7 @@ Four studies, each written into its own folder of one output folder, resumable:
   fixed values: both retrained per seed.
 * ``locality`` -- one network's local heads built three ways (Conv1D over the token
   sequence, attention within a window of tokens, a depthwise Conv2D over the patch
-  grid; :attr:`~glitlib.arch.SearchSpace.local`), retrained per seed.
+  grid; ``SearchSpace.local``), retrained per seed.
 
 :func:`collect` gathers everything into one JSON-ready table (``ablations.json``).
 """

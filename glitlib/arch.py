@@ -64,7 +64,7 @@ class SearchSpace:
     ``num_heads`` heads) is shared by every architecture of the space; the
     candidate tuples are what the search may pick per block. Every field is
     checked on construction, so a space that exists can be built and counted.
-    ``local`` picks the kind of local heads (one of :data:`LOCAL_KINDS`) for
+    ``local`` picks the kind of local heads (one of ``LOCAL_KINDS``) for
     every block of the space; a choice of the space, not of the search.
     """
 
@@ -209,7 +209,7 @@ class BlockArch:
     def canonical(self, num_heads: int, uses_e: bool = True) -> BlockArch:
         """The same block with the values it does not use dropped.
 
-        ``uses_e=False`` (window local heads, :attr:`SearchSpace.uses_e`) drops
+        ``uses_e=False`` (window local heads, ``SearchSpace.uses_e``) drops
         ``e`` from every block, so blocks that differ only there are one network.
         """
         return replace(

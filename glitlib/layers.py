@@ -9,7 +9,7 @@ timm's, :class:`GlobalHeads` is timm's ``Attention`` and :class:`FFN` timm's
 heads, the channel split and the block are GLiT's own and written here.
 
 Besides GLiT's local heads (a 1D conv over the token sequence), two other
-kinds of locality for ablations (:data:`~glitlib.arch.LOCAL_KINDS`):
+kinds of locality for ablations (``glitlib.arch.LOCAL_KINDS``):
 :class:`LocalHeads2d`, a ``k x k`` conv over the patch grid, and
 :class:`WindowHeads`, self-attention within a window of ``k`` tokens.
 """
@@ -200,7 +200,7 @@ def local_heads(kind: str, dim: int, num_heads: int, expansion: int | None,
                 kernel_size: int) -> nn.Module:
     """The ``num_heads`` local heads of a block over ``dim`` channels, of ``kind``.
 
-    ``kind`` is a :data:`~glitlib.arch.LOCAL_KINDS` value; window heads have no
+    ``kind`` is a ``glitlib.arch.LOCAL_KINDS`` value; window heads have no
     expansion (``expansion`` is ignored).
     """
     if kind == "conv1d":

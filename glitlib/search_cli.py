@@ -174,10 +174,9 @@ def _supernet_args(p: argparse.ArgumentParser) -> None:
     _run_flags(p)
 
 
-def _paths(args: argparse.Namespace, space):
+def _paths(args: argparse.Namespace, space, prior: str):
     from .paths import joint, stage1, stage2
 
-    prior = args.sampling_prior
     if args.stage == "1":
         return stage1(space, prior=prior)
     if args.stage == "joint":
@@ -201,7 +200,7 @@ def supernet(args: argparse.Namespace) -> int:
     cfg = apply_fields(args, _BASE)
     cfg = replace(cfg, supernet=apply_fields(args, cfg.supernet, "", ("seed",))).resolve()
     space = cfg.search_space()
-    paths = _paths(args, space)
+    paths = _paths(args, space, cfg.sampling_prior)
     check_macs_range(paths, cfg.supernet.min_macs, cfg.supernet.max_macs)
     run_kw = _start(args)
     splits = load_splits(cfg, args.device, args.download)

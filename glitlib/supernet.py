@@ -42,7 +42,7 @@ def _conv_key(b: BlockArch, num_heads: int) -> str:
 class SuperBlock(nn.Module):
     """One block holding every candidate module its choices need.
 
-    ``local`` is the space's kind of local heads (:attr:`SearchSpace.local`).
+    ``local`` is the space's kind of local heads (``SearchSpace.local``).
     """
 
     def __init__(

@@ -80,3 +80,18 @@ def test_supernet_checkpoint_keeps_its_prior(tmp_path):
     train_supernet(paths, load_digits(0).train, cfg, tmp_path / "s.pt", progress=False)
     net, _ = load_supernet(tmp_path / "s.pt")
     assert net.paths.prior == "heads"
+
+
+def test_cli_supernet_trains_under_the_prior_it_was_given(tmp_path):
+    import subprocess
+    import sys
+
+    from glitlib.train import load_supernet
+
+    r = subprocess.run([sys.executable, "-m", "glitlib", "supernet", "--stage", "joint",
+                        "--sampling-prior", "heads", "--steps", "2", "--batch-size", "8",
+                        "--out", str(tmp_path / "s"), "--quiet"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    net, _ = load_supernet(tmp_path / "s" / "supernet.pt")
+    assert net.paths.prior == "heads"

@@ -28,11 +28,15 @@ from .arch import ArchitectureError, SearchSpace, load_space
 from .errors import ConfigError
 
 __all__ = ["Check", "TrainConfig", "EvolutionConfig", "SearchConfig", "validate",
-           "fingerprint", "CONFIG_FORMAT", "CONFIG_VERSION", "DATASETS"]
+           "fingerprint", "CONFIG_FORMAT", "CONFIG_VERSION", "DATASETS", "RUN_PRESETS",
+           "imagenet_preset"]
 
 CONFIG_FORMAT = "glitlib-search-config"
 CONFIG_VERSION = 2
-DATASETS = ("digits", "cifar10", "folder")
+DATASETS = ("digits", "cifar10", "folder", "imagenet")
+# Settings added after CONFIG_VERSION 2 came out; left out of config.json while unset
+# (None), so every run made before them keeps its settings and fingerprint.
+_LATER_FIELDS = ("heldout_per_class",)
 
 
 @dataclass(frozen=True)
@@ -165,14 +169,20 @@ class SearchConfig:
 
     space: str | dict[str, Any] = field(default="digits", metadata={
         "help": "search space: a preset (digits, cifar, tiny, small, base) or a JSON file "
-                "(default: digits, or cifar for --dataset cifar10)", "flag": "preset"})
+                "(default: digits, or cifar for --dataset cifar10); imagenet-tiny, "
+                "imagenet-small, imagenet-base: the whole run at the paper's ImageNet "
+                "settings (with --data)", "flag": "preset"})
     dataset: str = field(default="digits", metadata={
-        "help": "digits (bundled with scikit-learn), cifar10 or folder (both need --data)",
-        "choices": DATASETS})
+        "help": "digits (bundled with scikit-learn), cifar10, folder or imagenet (an "
+                "ImageNet-layout folder with train/ and val/, streamed); all but digits "
+                "need --data", "choices": DATASETS})
     data_dir: str | None = field(default=None, metadata={
-        "help": "data folder for cifar10/folder", "flag": "data"})
+        "help": "data folder for cifar10, folder and imagenet", "flag": "data"})
     seed: int = _num(0, "seed of the data split, the supernets, the search and the "
                      "retraining", SEED)
+    heldout_per_class: int | None = _num(
+        None, "imagenet: training images per class held out to score the search (default: "
+        "50, GLiT's 50,000)", Check(int, 1, BIG, optional=True), flag="heldout-per-class")
     max_macs: int | None = _num(None, "MACs limit (default: the space's all-global network)",
                                 MACS)
     stages: int = field(default=2, metadata={
@@ -225,7 +235,11 @@ class SearchConfig:
         return load_space(self.space)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": CONFIG_FORMAT, "version": CONFIG_VERSION, **asdict(self)}
+        d = {"format": CONFIG_FORMAT, "version": CONFIG_VERSION, **asdict(self)}
+        for key in _LATER_FIELDS:
+            if d[key] is None:
+                del d[key]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "search config") -> SearchConfig:
@@ -313,3 +327,44 @@ def fingerprint(obj: Any) -> str:
     """A short stable hash of JSON-able settings: which run a file belongs to."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- the paper's settings on ImageNet ---------------------------------------------
+IMAGENET_TRAIN = 1_281_167  # ImageNet-1k training images
+HELD_OUT = 50_000  # 50 per class, the search's held-out split (GLiT)
+RUN_PRESETS = ("imagenet-tiny", "imagenet-small", "imagenet-base")
+
+
+def _epochs(epochs: int, batch: int, images: int = IMAGENET_TRAIN - HELD_OUT) -> int:
+    return epochs * (images // batch)
+
+
+def imagenet_preset(name: str, data_dir: str | None = None, supernet_batch: int = 1024,
+                    retrain_batch: int = 1024) -> SearchConfig:
+    """The whole search at the paper's settings: ``imagenet-tiny``, ``-small`` or ``-base``.
+
+    Space: DeiT-Tiny/Small/Base's width, 12 blocks, patch 16 at 224 px, the paper's
+    candidates. Data: ImageNet, 50 images per class held out of train to score the
+    search. Supernet: SPOS's 120 epochs at batch 1024 (GLiT does not publish its
+    supernet schedule), sampled under the MACs limit, AdamW at DeiT's learning
+    rate. Scoring: BatchNorm recalibrated on 200 x 128 training images (SPOS).
+    Evolution: population 50, 20 generations (1,000 candidates). Retraining: the
+    best 5 per stage, DeiT's recipe (300 epochs, batch 1024, lr 5e-4 x 1024/512,
+    5 warm-up epochs, weight decay 0.05, drop path 0.1, label smoothing 0.1,
+    Mixup 0.8, CutMix 1.0, EMA; gradient clipping 1.0 for Tiny, as GLiT-Tiny).
+    Epochs are counted in steps on the 1,231,167 training images left; another
+    (global) batch size keeps the epochs and scales the learning rate as DeiT does.
+    """
+    if name not in RUN_PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {list(RUN_PRESETS)}")
+    size = name.removeprefix("imagenet-")
+    sb, rb = supernet_batch, retrain_batch
+    supernet = TrainConfig(steps=_epochs(120, sb), batch_size=sb, lr=5e-4 * sb / 512,
+                           warmup_steps=_epochs(5, sb), ckpt_every=1000)
+    retrain = TrainConfig(steps=_epochs(300, rb), batch_size=rb, lr=5e-4 * rb / 512,
+                          warmup_steps=_epochs(5, rb), drop_path=0.1, mixup=0.8,
+                          cutmix=1.0, model_ema_decay=0.99996,
+                          clip_grad=1.0 if size == "tiny" else 0.0, ckpt_every=1000)
+    return SearchConfig(space=size, dataset="imagenet", data_dir=data_dir, rank_sample=0,
+                        bn_batches=200, bn_batch_size=128, constrain_supernet=True,
+                        supernet=supernet, retrain=retrain)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -27,17 +29,49 @@ from torch import Tensor
 
 from .errors import DataError
 
-__all__ = ["TensorData", "Splits", "split_indices", "load_digits", "load_image_folder",
-           "load_cifar10", "load_dataset", "batch_at", "iterate", "rank_and_world",
-           "read_cifar_batch", "MIN_PER_CLASS"]
+__all__ = ["BatchSource", "TensorData", "Splits", "split_indices", "load_digits",
+           "load_image_folder", "load_cifar10", "load_dataset", "batch_at", "iterate",
+           "rank_and_world", "read_cifar_batch", "MIN_PER_CLASS"]
 
 # Each class needs an image in each of the three splits, and a few to train on.
 MIN_PER_CLASS = 5
 
 
+@runtime_checkable
+class BatchSource(Protocol):
+    """What training and scoring read, whether the images sit in memory or stream from disk.
+
+    ``batches`` yields the global batches of steps ``start`` to ``stop - 1``; each is a
+    pure function of ``(seed, step)`` (augmentations included), so a resumed run reads
+    exactly the batches an uninterrupted one would. With ``shard`` (training) each rank
+    of a distributed run gets its own slice of the global batch; without it (BatchNorm
+    recalibration) every rank gets the whole batch, so a candidate's score does not
+    depend on the number of ranks. ``in_order`` yields the images once, in a fixed
+    order, unaugmented (evaluation). Tensors may come on the CPU: the reader moves them.
+    """
+
+    def __len__(self) -> int: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def num_classes(self) -> int: ...
+
+    def batches(self, batch_size: int, seed: int, start: int, stop: int,
+                shard: bool = True) -> Iterator[tuple[Tensor, Tensor]]: ...
+
+    def in_order(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]: ...
+
+    def to(self, device: str | torch.device) -> BatchSource: ...
+
+
 @dataclass
 class TensorData:
-    """Images ``x`` (B, C, H, W) float and labels ``y`` (B,) long, on one device."""
+    """Images ``x`` (B, C, H, W) float and labels ``y`` (B,) long, on one device.
+
+    The in-memory :class:`BatchSource`: small datasets (digits, CIFAR-10, small folders).
+    """
 
     x: Tensor
     y: Tensor
@@ -45,15 +79,32 @@ class TensorData:
     def __len__(self) -> int:
         return len(self.y)
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.y.max()) + 1 if len(self.y) else 0
+
     def to(self, device: str | torch.device) -> TensorData:
         return TensorData(self.x.to(device), self.y.to(device))
+
+    def batches(self, batch_size: int, seed: int, start: int, stop: int,
+                shard: bool = True) -> Iterator[tuple[Tensor, Tensor]]:
+        for step in range(start, stop):
+            b = batch_at(self, batch_size, seed, step, shard)
+            yield b.x, b.y
+
+    def in_order(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        return iterate(self, batch_size)
 
 
 @dataclass
 class Splits:
-    train: TensorData
-    val: TensorData
-    test: TensorData
+    train: BatchSource
+    val: BatchSource
+    test: BatchSource
     name: str
     indices: dict[str, list[int]]  # source indices of every split, to check disjointness
 
@@ -63,7 +114,11 @@ class Splits:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.train.x.shape[1:])
+        return tuple(self.train.shape)
+
+    @property
+    def num_classes(self) -> int:
+        return max(self.train.num_classes, self.val.num_classes, self.test.num_classes)
 
 
 def split_indices(labels: np.ndarray, val_frac: float, test_frac: float,
@@ -255,20 +310,23 @@ def _permutation(n: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(n, generator=g)
 
 
-def batch_at(data: TensorData, batch_size: int, seed: int, step: int) -> TensorData:
+def batch_at(data: TensorData, batch_size: int, seed: int, step: int,
+             shard: bool = True) -> TensorData:
     """The batch of ``step``: a pure function of ``(seed, step)``.
 
     Epoch ``e`` is a seeded permutation of the data cut into full batches (the last
     partial batch is dropped). Under torch.distributed every rank takes its own
     slice of the same global batch (what ``DistributedSampler`` does), so
-    ``batch_size`` is the global batch.
+    ``batch_size`` is the global batch; ``shard=False`` gives every rank all of it.
     """
     n = len(data)
     per_epoch = max(1, n // batch_size)
     epoch, i = divmod(step, per_epoch)
     idx = _permutation(n, seed, epoch)[i * batch_size:(i + 1) * batch_size]
-    rank, world = rank_and_world()
-    idx = idx[rank::world].to(data.y.device)
+    if shard:
+        rank, world = rank_and_world()
+        idx = idx[rank::world]
+    idx = idx.to(data.y.device)
     return TensorData(data.x[idx], data.y[idx])
 
 

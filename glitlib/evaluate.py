@@ -6,7 +6,9 @@ reset the running statistics, run ``num_batches`` training batches through the
 path with its BatchNorms in train mode (cumulative average, ``momentum=None``;
 everything else stays in eval mode, as it has no statistics to learn), then
 measure accuracy on held-out data in eval mode. The batches are fixed by the seed, so
-a candidate's score never depends on what was scored before it.
+a candidate's score never depends on what was scored before it -- nor on the number
+of ranks of a distributed run: each rank scores whole candidates, recalibrating on
+the whole batch (not its shard) and measuring on the whole held-out split.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .arch import Arch
-from .data import TensorData, batch_at, iterate
+from .data import BatchSource
 from .supernet import Supernet
 
 __all__ = ["recalibrate_bn", "accuracy", "Evaluator"]
@@ -41,7 +43,7 @@ class _PathModule(nn.Module):
 
 
 @torch.no_grad()
-def recalibrate_bn(forward: Callable[[Tensor], Tensor], module: nn.Module, data: TensorData,
+def recalibrate_bn(forward: Callable[[Tensor], Tensor], module: nn.Module, data: BatchSource,
                    num_batches: int, batch_size: int, seed: int = 0) -> int:
     """Reset every BatchNorm of ``module`` and re-estimate it from training batches.
 
@@ -57,7 +59,9 @@ def recalibrate_bn(forward: Callable[[Tensor], Tensor], module: nn.Module, data:
     wrapper = _PathModule(forward, module)
     was_training = [m.training for m in module.modules()]
     wrapper.eval()
-    batches = [batch_at(data, batch_size, seed, step).x for step in range(num_batches)]
+    device = next(module.parameters()).device
+    batches = (x.to(device, non_blocking=True)
+               for x, _ in data.batches(batch_size, seed, 0, num_batches, shard=False))
     update_bn(batches, wrapper)
     for m, training in zip(module.modules(), was_training):
         m.training = training
@@ -65,13 +69,27 @@ def recalibrate_bn(forward: Callable[[Tensor], Tensor], module: nn.Module, data:
 
 
 @torch.no_grad()
-def accuracy(forward: Callable[[Tensor], Tensor], data: TensorData,
-             batch_size: int = 1024) -> float:
-    """Top-1 accuracy in [0, 1]; the caller puts the model in eval mode."""
+def accuracy(forward: Callable[[Tensor], Tensor], data: BatchSource,
+             batch_size: int = 1024, precision: str = "fp32") -> float:
+    """Top-1 accuracy in [0, 1]; the caller puts the model in eval mode.
+
+    Batches go to the device of ``forward`` when it is a module (streamed data
+    arrive on the CPU); ``precision="bf16"`` runs it under autocast.
+    """
+    from .train import autocast
+
+    device = _device_of(forward)
     correct = 0
-    for x, y in iterate(data, batch_size):
-        correct += (forward(x).argmax(dim=-1) == y).sum().item()
+    for x, y in data.in_order(batch_size):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device, precision):
+            correct += (forward(x).argmax(dim=-1) == y).sum().item()
     return correct / max(1, len(data))
+
+
+def _device_of(forward: Callable[[Tensor], Tensor]) -> torch.device:
+    p = next(forward.parameters(), None) if isinstance(forward, nn.Module) else None
+    return p.device if p is not None else torch.device("cpu")
 
 
 class Evaluator:
@@ -81,12 +99,12 @@ class Evaluator:
     out of the search.
     """
 
-    def __init__(self, net: Supernet, train: TensorData, val: TensorData,
+    def __init__(self, net: Supernet, train: BatchSource, val: BatchSource,
                  bn_batches: int = 2, bn_batch_size: int = 256, seed: int = 0,
-                 batch_size: int = 1024):
+                 batch_size: int = 1024, precision: str = "fp32"):
         self.net, self.train, self.val = net, train, val
         self.bn_batches, self.bn_batch_size = bn_batches, bn_batch_size
-        self.seed, self.batch_size = seed, batch_size
+        self.seed, self.batch_size, self.precision = seed, batch_size, precision
 
     def path_norms(self, arch: Arch) -> nn.Module:
         """A container of the path's own modules, so only its BatchNorms are reset."""
@@ -97,9 +115,9 @@ class Evaluator:
 
     def __call__(self, arch: Arch) -> float:
         arch = self.net._path(arch)
-        forward = lambda x: self.net(x, arch)  # noqa: E731
+        forward = _PathModule(lambda x: self.net(x, arch), self.path_norms(arch))
         if self.net.training:
             self.net.eval()
-        recalibrate_bn(forward, self.path_norms(arch), self.train, self.bn_batches,
+        recalibrate_bn(forward, forward.path, self.train, self.bn_batches,
                        self.bn_batch_size, self.seed)
-        return accuracy(forward, self.val, self.batch_size)
+        return accuracy(forward, self.val, self.batch_size, self.precision)

@@ -9,7 +9,10 @@ evaluated. Random search is the same loop with no mutation and no crossover.
 
 The generator of generation ``g`` is a function of ``(seed, g)``, and the
 state is written after every generation, so a resumed search repeats exactly
-what an uninterrupted one does.
+what an uninterrupted one does. Under torch.distributed each rank scores its
+share of a generation (:func:`~glitlib.distributed.shard_map`) and the scores
+are gathered, so every rank holds the same candidates and breeds the same next
+generation.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from .arch import Arch
 from .budget import check_macs_range
 from .config import EvolutionConfig
 from .costs import CostModel
+from .distributed import shard_map
 from .errors import BudgetError, CheckpointError
 from .io import read_json, write_json
 from .paths import PathSpace
@@ -133,10 +137,8 @@ def evolve(paths: PathSpace, score: Callable[[Arch], float], cfg: EvolutionConfi
                disable=None if progress is None else not progress, leave=False,
                initial=len(found))
     for gen in range(start, cfg.generations):
-        for arch in next_generation(paths, cm, cfg, seen, found, gen):
-            cost = cm(arch)
-            found.append(Candidate(arch, cost.macs, cost.params, score(arch), gen))
-            bar.update()
+        found += _score(next_generation(paths, cm, cfg, seen, found, gen), score, cm, gen)
+        bar.update(len(found) - bar.n)
         if state_file is not None:
             write_json(state_file, {**meta, "space": paths.space.to_dict(),
                                     "config": asdict(cfg), "next_generation": gen + 1,
@@ -148,6 +150,13 @@ def evolve(paths: PathSpace, score: Callable[[Arch], float], cfg: EvolutionConfi
             "random draws in a row: the limit admits too few paths; raise it, or raise "
             "--max-tries")
     return found
+
+
+def _score(archs: list[Arch], score: Callable[[Arch], float], cm: CostModel,
+           gen: int) -> list[Candidate]:
+    """The candidates of ``archs``, scored (sharded over ranks in a distributed run)."""
+    scores = shard_map(score, archs)
+    return [Candidate(a, (c := cm(a)).macs, c.params, s, gen) for a, s in zip(archs, scores)]
 
 
 def random_search(paths: PathSpace, score: Callable[[Arch], float], cfg: EvolutionConfig,
@@ -193,11 +202,13 @@ def enumerate_search(paths: PathSpace, score: Callable[[Arch], float], cfg: Evol
         if saved.get("config") == asdict(cfg) and len(found) == len(archs):
             return found
     cm = CostModel(paths.space)
-    found = []
-    for arch in tqdm(archs, desc="enumeration", leave=False,
-                     disable=None if progress is None else not progress):
-        cost = cm(arch)
-        found.append(Candidate(arch, cost.macs, cost.params, score(arch), 0))
+    found: list[Candidate] = []
+    chunk = max(1, cfg.population)
+    with tqdm(total=len(archs), desc="enumeration", leave=False,
+              disable=None if progress is None else not progress) as bar:
+        for i in range(0, len(archs), chunk):
+            found += _score(archs[i:i + chunk], score, cm, 0)
+            bar.update(len(found) - bar.n)
     if state_file is not None:
         write_json(state_file, {**meta, "space": paths.space.to_dict(), "config": asdict(cfg),
                                 "next_generation": cfg.generations, "strategy": "enumeration",

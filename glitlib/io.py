@@ -7,6 +7,9 @@ one, never half of one. A kill mid-write leaves only such a temporary, which the
 next run in that folder removes (:class:`~glitlib.rundir.RunDir`). Files get the
 user's usual permissions (``0666`` minus the umask), not ``mkstemp``'s ``0600``.
 
+In a distributed run only rank 0 writes (the other ranks compute the same
+results); the check costs nothing when ``torch.distributed`` was never imported.
+
 Checkpoints are read with ``torch.load(weights_only=True)``: no code in a file
 ever runs, whoever wrote it.
 """
@@ -17,6 +20,7 @@ import errno
 import io
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -62,7 +66,16 @@ def os_error(err: OSError, action: str, path: str | Path) -> OutputError:
     return OutputError(f"cannot {action} {path}: {why}")
 
 
+def _other_rank() -> bool:
+    """True on ranks other than 0 of a distributed run: only rank 0 writes files."""
+    dist = sys.modules.get("torch.distributed")
+    return bool(dist is not None and dist.is_available() and dist.is_initialized()
+                and dist.get_rank() != 0)
+
+
 def _atomic(path: Path, write: Callable[[Any], None]) -> None:
+    if _other_rank():
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.")

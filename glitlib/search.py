@@ -57,19 +57,34 @@ from .sampling import step_rng
 from .train import load_model, train_model, train_supernet
 
 __all__ = ["run_search", "run_stage", "retrain_candidates", "conclude", "load_splits",
-           "save_settings", "data_spec", "first_paths"]
+           "save_settings", "save_heldout", "open_run", "data_spec", "first_paths"]
 
 
 def data_spec(cfg: SearchConfig) -> dict[str, Any]:
     """What fixes the three splits: recorded in every checkpoint of a run."""
-    return {"dataset": cfg.dataset, "data_dir": cfg.data_dir, "seed": cfg.seed}
+    spec = {"dataset": cfg.dataset, "data_dir": cfg.data_dir, "seed": cfg.seed}
+    if cfg.heldout_per_class is not None:
+        spec["heldout_per_class"] = cfg.heldout_per_class
+    return spec
 
 
-def load_splits(cfg: SearchConfig, device: str = "cpu", download: bool = False) -> Splits:
-    """The dataset of ``cfg`` split three ways; refused unless it fits the space."""
+def load_splits(cfg: SearchConfig, device: str = "cpu", download: bool = False,
+                loader: Any = None) -> Splits:
+    """The dataset of ``cfg`` split three ways; refused unless it fits the space.
+
+    ``imagenet`` streams from its folder at the space's image size (the others
+    are read into memory); ``loader`` sets its workers.
+    """
     space = cfg.search_space()
-    splits = load_dataset(cfg.dataset, cfg.seed, cfg.data_dir, download)
-    classes = int(max(splits.train.y.max(), splits.val.y.max(), splits.test.y.max())) + 1
+    if cfg.dataset == "imagenet":
+        from .imagenet import LoaderSettings, load_imagenet
+
+        splits = load_imagenet(cfg.data_dir, cfg.seed, space.img_size,
+                               cfg.heldout_per_class or 50,
+                               loader=loader or LoaderSettings())
+    else:
+        splits = load_dataset(cfg.dataset, cfg.seed, cfg.data_dir, download)
+    classes = splits.num_classes
     if not space.fits(splits.shape, classes):
         fits = spaces_that_fit(splits.shape, classes)
         hint = (f"use --preset {' or --preset '.join(fits)}" if fits else
@@ -92,20 +107,27 @@ def first_paths(cfg: SearchConfig) -> PathSpace:
 
 def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                overwrite: bool = False, device: str = "cpu", progress: bool | None = None,
-               download: bool = False, splits: Splits | None = None) -> dict[str, Any]:
+               download: bool = False, splits: Splits | None = None,
+               precision: str = "fp32", loader: Any = None,
+               compile: str | None = None) -> dict[str, Any]:
     """The whole search; returns (and writes) ``summary.json``'s content.
 
     Everything that can be refused is checked before any training: the settings,
     the MACs limit, the data against the space, the output folder.
-    ``progress=None`` shows bars on a terminal only.
+    ``progress=None`` shows bars on a terminal only. ``precision="bf16"`` trains
+    and scores under bf16 autocast (on a GPU); ``loader`` sets the streaming data
+    loader's workers (:class:`glitlib.imagenet.LoaderSettings`); ``compile`` names a
+    ``torch.compile`` backend for the retraining. Under
+    torch.distributed every rank calls this; rank 0 opens and writes the folder.
     """
     cfg = config.resolve()
     check_device(device)
     space = cfg.search_space()
     check_macs_range(first_paths(cfg), None, cfg.max_macs)
-    splits = splits if splits is not None else load_splits(cfg, device, download)
-    with RunDir(out, resume, overwrite) as run:
+    splits = splits if splits is not None else load_splits(cfg, device, download, loader)
+    with open_run(out, resume, overwrite) as run:
         save_settings(run.path, cfg.to_dict(), resume)
+        save_heldout(run.path, cfg, splits, resume)
         meta = {"run": cfg.fingerprint(), "data": data_spec(cfg)}
         summary_file = run.path / "summary.json"
         if resume and summary_file.exists():
@@ -118,8 +140,60 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
             if name == "stage2":
                 paths = stage2(space, results[0]["best"]["distribution"], cfg.sampling_prior)
             results.append(run_stage(name, paths, splits, cfg, run.path, resume, device,
-                                     progress, meta))
+                                     progress, meta, precision, compile))
         return _finish(run.path, space, cfg, results, splits, device, meta)
+
+
+def open_run(out: str | Path, resume: bool = False, overwrite: bool = False,
+             inputs: tuple[str | Path, ...] = ()) -> Any:
+    """The run's output folder: rank 0 opens (locks, checks, lists) it, the others wait.
+
+    In a distributed run the folder must be on a file system every rank sees.
+    """
+    from .distributed import barrier, is_main
+
+    if is_main():
+        run: Any = RunDir(out, resume, overwrite, inputs)
+    else:
+        run = _OtherRank(Path(out))
+    barrier()
+    return run
+
+
+class _OtherRank:
+    """The run folder as ranks other than 0 see it: a path to read from, nothing to lock."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __truediv__(self, rel: str) -> Path:
+        return self.path / rel
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _OtherRank:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def save_heldout(out: Path, cfg: SearchConfig, splits: Splits, resume: bool) -> None:
+    """``heldout.json``: the files held out of training to score the search (streamed data).
+
+    Written once; a resumed run checks that the data folder still gives the same list.
+    """
+    if cfg.dataset != "imagenet":
+        return
+    from .imagenet import check_heldout, heldout_record
+
+    record = heldout_record(splits)
+    saved = out / "heldout.json"
+    if resume and saved.exists():
+        check_heldout(read_json(saved, "held-out file list"), record, saved)
+    else:
+        write_json(saved, record)
 
 
 def save_settings(out: Path, new: dict[str, Any], resume: bool) -> None:
@@ -146,7 +220,8 @@ def _changed(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 def run_stage(name: str, paths: PathSpace, splits: Splits, cfg: SearchConfig, out: Path,
               resume: bool = False, device: str = "cpu", progress: bool | None = None,
-              meta: dict[str, Any] | None = None) -> dict[str, Any]:
+              meta: dict[str, Any] | None = None, precision: str = "fp32",
+              compile: str | None = None) -> dict[str, Any]:
     """Supernet -> search -> retrain the best; returns the stage's result (also saved)."""
     meta = meta or {"run": cfg.fingerprint(), "data": data_spec(cfg)}
     folder = out / name
@@ -159,17 +234,18 @@ def run_stage(name: str, paths: PathSpace, splits: Splits, cfg: SearchConfig, ou
         return result
     clock = time.perf_counter()
     net = train_supernet(paths, splits.train, cfg.supernet, folder / "supernet.pt", resume,
-                         device, progress, f"{name} supernet", meta)
+                         device, progress, f"{name} supernet", meta, precision)
     t_supernet = time.perf_counter()
     score = Evaluator(net, splits.train, splits.val, cfg.bn_batches, cfg.bn_batch_size,
-                      cfg.seed)
+                      cfg.seed, precision=precision)
     strategy, found = _search(paths, score, cfg, folder / "search.json", resume, progress,
                               meta)
     t_search = time.perf_counter()
     chosen = _to_retrain(found, cfg, name)
     rows = retrain_candidates(paths.space, [c for _, c in chosen], splits, cfg.retrain,
                               folder / "retrain", resume, device, progress, meta,
-                              ranks=[r for r, _ in chosen])
+                              ranks=[r for r, _ in chosen], precision=precision,
+                              compile=compile)
     best = best_retrained([r for r in rows if r.rank < cfg.retrain_candidates])
     ranking = ranking_report([r.candidate.supernet_accuracy for r in rows],
                              [r.val_accuracy for r in rows], len(splits.val),
@@ -213,7 +289,8 @@ def retrain_candidates(space: SearchSpace, candidates: list[Candidate], splits: 
                        cfg: TrainConfig, folder: Path, resume: bool = False,
                        device: str = "cpu", progress: bool | None = None,
                        meta: dict[str, Any] | None = None,
-                       ranks: list[int] | None = None) -> list[Retrained]:
+                       ranks: list[int] | None = None, precision: str = "fp32",
+                       compile: str | None = None) -> list[Retrained]:
     """Train each candidate from scratch with the same recipe; score it on ``val``.
 
     ``ranks``: each candidate's place by supernet score (default: their order).
@@ -232,8 +309,10 @@ def retrain_candidates(space: SearchSpace, candidates: list[Candidate], splits: 
             continue
         ckpt = folder / f"candidate{i}.pt"
         model = train_model(space, cand.arch, splits.train, cfg, ckpt, resume, device,
-                            progress, f"retrain {i + 1}/{len(candidates)}", meta)
-        row = Retrained(ranks[i], cand, accuracy(model, splits.val), ckpt.name)
+                            progress, f"retrain {i + 1}/{len(candidates)}", meta, precision,
+                            compile)
+        row = Retrained(ranks[i], cand, accuracy(model, splits.val, precision=precision),
+                        ckpt.name)
         write_json(done, {**meta, **row.to_dict()})
         rows.append(row)
     return rows
@@ -246,6 +325,9 @@ def conclude(space: SearchSpace, best: Retrained, ckpt_dir: Path, splits: Splits
     Reloads the best retrained model, measures its test accuracy and writes
     ``arch.json`` (which ``glit info --arch`` and ``glit retrain --arch`` read).
     """
+    from .distributed import barrier
+
+    barrier()  # rank 0 wrote the checkpoint every rank reads
     model, _ = load_model(ckpt_dir / best.checkpoint, device)
     test = accuracy(model, splits.test)
     arch = Arch(best.arch.blocks, name=f"{name}-{space.name}")
@@ -264,7 +346,11 @@ def _finish(out: Path, space: SearchSpace, cfg: SearchConfig, stages: list[dict[
     summary = {**meta, "space": space.name, **final,
                "stages": {s["stage"]: s for s in stages}}
     write_json(out / "summary.json", summary)
+    from .distributed import is_main
     from .plots import plot_search
+
+    if not is_main():
+        return summary
 
     found = {s["stage"]: read_search(out / s["stage"] / "search.json")[1] for s in stages}
     plot_search(out, space, found, cfg.max_macs, final["distribution"])

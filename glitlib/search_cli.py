@@ -12,12 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from .cli import add_fields, apply_fields, checked, command, explicit, print_result
-from .config import COUNT, EvolutionConfig, SearchConfig, fingerprint
+from .config import (
+    COUNT,
+    COUNT0,
+    RUN_PRESETS,
+    EvolutionConfig,
+    SearchConfig,
+    fingerprint,
+    imagenet_preset,
+)
 from .errors import ConfigError
 
 __all__: list[str] = []
 
-_DATA = ("space", "dataset", "data_dir", "seed")
+_DATA = ("space", "dataset", "data_dir", "seed", "heldout_per_class")
 _BASE = SearchConfig()
 
 
@@ -30,13 +38,23 @@ def _only(instance: Any, keep: tuple[str, ...]) -> tuple[str, ...]:
 def _run_flags(p: argparse.ArgumentParser, out: bool = True) -> None:
     p.add_argument("--download", action="store_true",
                    help="download CIFAR-10 into --data if it is missing (opt-in)")
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps "
-                                                   "(default: cpu)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps; "
+                   "under torchrun, cuda gives rank i cuda:LOCAL_RANK (default: cpu)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="bf16: train and score under bf16 autocast (GPUs) (default: fp32)")
+    p.add_argument("--workers", type=checked(COUNT0, "--workers"), default=None, metavar="N",
+                   help="imagenet: data-loading worker processes per rank (default: 8 on "
+                        "a GPU, else 0)")
+    p.add_argument("--prefetch-factor", type=checked(COUNT, "--prefetch-factor"), default=2,
+                   metavar="N", help="imagenet: batches each worker loads ahead (default: 2)")
     p.add_argument("--threads", type=checked(COUNT, "--threads"), default=None, metavar="N",
                    help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bars (they show only on a terminal anyway)")
     if out:
+        p.add_argument("--compile", nargs="?", const="inductor", default=None,
+                       metavar="BACKEND", help="retraining: run the standalone model through "
+                       "torch.compile (backend: inductor unless named) (default: off)")
         p.add_argument("--out", required=True, help="output folder")
         p.add_argument("--resume", action="store_true", help="continue the run in --out")
         p.add_argument("--overwrite", action="store_true",
@@ -49,15 +67,37 @@ def _data_flags(p: argparse.ArgumentParser, preset: bool = True) -> None:
 
 
 def _start(args: argparse.Namespace) -> dict[str, Any]:
-    """Check the device, set threads; the keyword arguments every run takes."""
+    """Check the device, set threads, join torchrun's process group; the run's options.
+
+    Under torchrun every rank runs the command: each gets its own GPU, and only
+    rank 0 prints and writes.
+    """
+    import atexit
+    import os
+    import sys
+
     import torch
 
     from .device import check_device
+    from .distributed import init_from_env, is_main, shutdown
+    from .imagenet import LoaderSettings
 
     check_device(args.device)
+    args.device = init_from_env(args.device)
+    atexit.register(shutdown)
     if args.threads:
         torch.set_num_threads(args.threads)
-    return {"device": args.device, "progress": False if args.quiet else None}
+    quiet = args.quiet or not is_main()
+    if not is_main():
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
+    gpu = args.device.startswith("cuda")
+    workers = args.workers if args.workers is not None else (8 if gpu else 0)
+    loader = LoaderSettings(workers=workers, pin_memory=gpu,
+                            persistent_workers=workers > 0,
+                            prefetch_factor=args.prefetch_factor)
+    run = {"device": args.device, "progress": False if quiet else None,
+           "precision": args.precision, "loader": loader}
+    return run | ({"compile": args.compile} if getattr(args, "compile", None) else {})
 
 
 def _pct(x: float) -> str:
@@ -93,10 +133,28 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
         base = _BASE
         if getattr(args, "dataset", None) == "cifar10" and not explicit(args, "space"):
             base = replace(base, space="cifar")
+    base = _run_preset(args) or base
     cfg = apply_fields(args, base)
     return replace(cfg, evolution=apply_fields(args, cfg.evolution, "", _EVO_SKIP),
                    supernet=apply_fields(args, cfg.supernet, "supernet-", _SUP_SKIP),
                    retrain=apply_fields(args, cfg.retrain, "retrain-", _RET_SKIP))
+
+
+def _run_preset(args: argparse.Namespace) -> SearchConfig | None:
+    """The paper's ImageNet settings when ``--preset imagenet-*`` was given (else None).
+
+    Batch sizes typed on the command line keep the preset's epochs and scale its
+    learning rates; every other flag then overrides the preset as usual.
+    """
+    if not (explicit(args, "space") and args.space in RUN_PRESETS):
+        return None
+    batches = {key: getattr(args, flag) for key, flag in
+               (("supernet_batch", "supernet_batch_size"),
+                ("retrain_batch", "retrain_batch_size"), ("retrain_batch", "batch_size"))
+               if hasattr(args, flag)}
+    preset = imagenet_preset(args.space, **batches)
+    del args.space  # the preset names its space
+    return preset
 
 
 @command("search", "the whole search: stage 1 and stage 2 (or one stage), each supernet -> "
@@ -128,10 +186,9 @@ def search(args: argparse.Namespace) -> int:
 # -- step commands: one config.json each ------------------------------------------
 def _open(args: argparse.Namespace, config: dict[str, Any], inputs: list[str]):
     """The locked output folder with ``config.json`` checked (resume) and written."""
-    from .rundir import RunDir
-    from .search import save_settings
+    from .search import open_run, save_settings
 
-    run = RunDir(args.out, args.resume, args.overwrite, inputs)
+    run = open_run(args.out, args.resume, args.overwrite, tuple(inputs))
     try:
         save_settings(run.path, config, args.resume)
     except BaseException:
@@ -152,7 +209,7 @@ def _same_data(args: argparse.Namespace, data: dict[str, Any] | None,
             raise ConfigError(f"{source} does not record the data split it was made on (an "
                               "older glitlib wrote it); pass the --seed (and --dataset/--data) "
                               "it was made with")
-        return {k: getattr(args, k, getattr(_BASE, k)) for k in ("dataset", "data_dir", "seed")}
+        return {k: getattr(args, k, getattr(_BASE, k)) for k in _DATA[1:]}
     for key, flag in (("seed", "--seed"), ("dataset", "--dataset"), ("data_dir", "--data")):
         if explicit(args, key) and getattr(args, key) != data.get(key):
             raise ConfigError(
@@ -203,13 +260,14 @@ def supernet(args: argparse.Namespace) -> int:
     paths = _paths(args, space, cfg.sampling_prior)
     check_macs_range(paths, cfg.supernet.min_macs, cfg.supernet.max_macs)
     run_kw = _start(args)
-    splits = load_splits(cfg, args.device, args.download)
+    splits = load_splits(cfg, args.device, args.download, run_kw["loader"])
     config = {"command": "supernet", "stage": args.stage, "distribution": args.distribution,
               "search": cfg.to_dict()}
     with _open(args, config, []) as run:
         meta = {"run": fingerprint(config), "data": data_spec(cfg)}
         train_supernet(paths, splits.train, cfg.supernet, run / "supernet.pt", args.resume,
-                       args.device, run_kw["progress"], meta=meta)
+                       args.device, run_kw["progress"], meta=meta,
+                       precision=run_kw["precision"])
     print(f"supernet over {paths.size:,} paths trained {cfg.supernet.steps} steps -> "
           f"{Path(args.out) / 'supernet.pt'}")
     return 0
@@ -242,12 +300,12 @@ def evolve_cmd(args: argparse.Namespace) -> int:
     cfg = apply_fields(args, replace(_BASE, space=net.space.to_dict(), **data))
     cfg = replace(cfg, evolution=apply_fields(args, cfg.evolution, "", _EVO_SKIP)).resolve()
     check_macs_range(net.paths, None, cfg.max_macs)
-    splits = load_splits(cfg, args.device, args.download)
+    splits = load_splits(cfg, args.device, args.download, run_kw["loader"])
     config = {"command": "evolve", "supernet": str(args.supernet), "search": cfg.to_dict()}
     with _open(args, config, [args.supernet]) as run:
         meta = {"run": fingerprint(config), "data": data}
         score = Evaluator(net, splits.train, splits.val, cfg.bn_batches, cfg.bn_batch_size,
-                          cfg.seed)
+                          cfg.seed, precision=run_kw["precision"])
         search = evolve if cfg.strategy == "evolution" else random_search
         found = search(net.paths, score, cfg.evolution, run / "search.json", args.resume,
                        run_kw["progress"], meta=meta)
@@ -268,18 +326,20 @@ def _retrain_args(p: argparse.ArgumentParser) -> None:
     _run_flags(p)
 
 
-def _sources(args: argparse.Namespace):
-    """(space, candidates, data) from --arch or --search."""
+def _sources(args: argparse.Namespace, base: SearchConfig = _BASE):
+    """(space, candidates, data) from --arch or --search; ``base`` fills unset data flags."""
     from .arch import load_arch, load_space
     from .costs import CostModel
     from .evolution import read_search
     from .records import Candidate, best_candidates
 
     if args.arch:
-        wanted = load_space(args.space) if explicit(args, "space") else None
+        wanted = None
+        if explicit(args, "space") or base is not _BASE:  # a preset names the space
+            wanted = load_space(args.space if explicit(args, "space") else base.space)
         space, arch = load_arch(args.arch, wanted)
         cost = CostModel(space)(arch)
-        data = {k: getattr(args, k, getattr(_BASE, k)) for k in ("dataset", "data_dir", "seed")}
+        data = {k: getattr(args, k, getattr(base, k)) for k in _DATA[1:]}
         return space, [Candidate(arch, cost.macs, cost.params, None, -1)], data
     from .arch import get_space
 
@@ -300,16 +360,19 @@ def retrain(args: argparse.Namespace) -> int:
     from .search import conclude, data_spec, load_splits, retrain_candidates
 
     run_kw = _start(args)
-    space, cands, data = _sources(args)
-    cfg = replace(_BASE, space=space.to_dict(), **data,
-                  retrain=apply_fields(args, _BASE.retrain, "", _RET_SKIP)).resolve()
-    splits = load_splits(cfg, args.device, args.download)
+    base = _run_preset(args) or _BASE
+    space, cands, data = _sources(args, base)
+    cfg = replace(base, space=space.to_dict(), **data,
+                  retrain=apply_fields(args, base.retrain, "", _RET_SKIP)).resolve()
+    splits = load_splits(cfg, args.device, args.download, run_kw["loader"])
     config = {"command": "retrain", "source": str(args.search or args.arch),
               "candidates": [c.to_dict() for c in cands], "search": cfg.to_dict()}
     with _open(args, config, [args.search or args.arch]) as run:
         meta = {"run": fingerprint(config), "data": data_spec(cfg)}
         rows = retrain_candidates(space, cands, splits, cfg.retrain, run.path, args.resume,
-                                  args.device, run_kw["progress"], meta)
+                                  args.device, run_kw["progress"], meta,
+                                  precision=run_kw["precision"],
+                                  compile=run_kw.get("compile"))
         best = best_retrained(rows)
         final = conclude(space, best, run.path, splits, run.path, args.device, "retrained")
         write_json(run / "result.json", {**meta, **final,
@@ -323,28 +386,64 @@ def retrain(args: argparse.Namespace) -> int:
 # -- glit eval -----------------------------------------------------------------------
 def _eval_args(p: argparse.ArgumentParser) -> None:
     _data_flags(p, preset=False)
-    p.add_argument("--checkpoint", required=True, help="a model checkpoint (candidateN.pt)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a model checkpoint (candidateN.pt)")
+    src.add_argument("--weights", help="released weights: GLiT-Tiny's checkpoint (--arch "
+                     "glit-tiny) or a timm DeiT state dict (--arch deit-tiny, ...), scored on "
+                     "--dataset imagenet's val/ folder")
+    p.add_argument("--arch", default="glit-tiny",
+                   help="with --weights: glit-tiny, deit-tiny, deit-small or deit-base "
+                        "(default: glit-tiny)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"],
                    help="which split of the checkpoint's own data (default: test)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _run_flags(p, out=False)
 
 
-@command("eval", "accuracy of a retrained model on one split of its own data", _eval_args)
+@command("eval", "accuracy of a retrained model on one split of its own data, or of "
+         "released weights on ImageNet's val images", _eval_args)
 def eval_cmd(args: argparse.Namespace) -> int:
     from .evaluate import accuracy
     from .search import load_splits
     from .train import load_model
 
-    _start(args)
+    run_kw = _start(args)
+    if args.weights:
+        return _eval_weights(args, run_kw)
     model, state = load_model(args.checkpoint, args.device)
     data = _same_data(args, state.get("data"), f"checkpoint {args.checkpoint}")
     cfg = replace(_BASE, space=state["space"], **data)
-    splits = load_splits(cfg, args.device, args.download)
+    splits = load_splits(cfg, args.device, args.download, run_kw["loader"])
     split = getattr(splits, args.split)
-    acc = accuracy(model, split)
+    acc = accuracy(model, split, precision=run_kw["precision"])
     print_result({"checkpoint": str(args.checkpoint), "split": args.split,
                   "accuracy": acc, "images": len(split)}, args.json)
+    return 0
+
+
+def _eval_weights(args: argparse.ArgumentParser, run_kw: dict[str, Any]) -> int:
+    """Released weights on ImageNet's official val images (DeiT's eval transform)."""
+    from .evaluate import accuracy
+    from .imagenet import imagenet_val
+    from .weights import from_deit, load_official
+
+    if getattr(args, "dataset", "digits") != "imagenet" or not getattr(args, "data_dir", None):
+        raise ConfigError("--weights scores on ImageNet's val/ folder: pass --dataset imagenet "
+                          "--data DIR")
+    if args.arch == "glit-tiny":
+        model = load_official(args.weights)
+    elif args.arch in ("deit-tiny", "deit-small", "deit-base"):
+        model = from_deit(args.weights)
+    else:
+        raise ConfigError(f"--arch {args.arch!r}: released weights exist for glit-tiny and "
+                          "deit-tiny/-small/-base")
+    val = imagenet_val(args.data_dir, model.space.img_size, run_kw["loader"])
+    if val.num_classes != model.space.num_classes:
+        raise ConfigError(f"{args.data_dir}/val has {val.num_classes} classes, the model "
+                          f"{model.space.num_classes}; give the full ImageNet-1k val/ folder")
+    acc = accuracy(model.to(args.device).eval(), val, precision=run_kw["precision"])
+    print_result({"weights": str(args.weights), "arch": args.arch, "split": "imagenet val",
+                  "accuracy": acc, "images": len(val)}, args.json)
     return 0
 
 

@@ -1,7 +1,8 @@
 """Training loops: the SPOS supernet and a standalone model, with exact resume.
 
 One loop serves both. Per step it (1) seeds torch/numpy from ``(seed, step)``,
-(2) takes the batch of ``step`` (:func:`~glitlib.data.batch_at`), (3) sets the
+(2) takes the batch of ``step`` from its :class:`~glitlib.data.BatchSource`
+(in memory or streamed from disk, a function of ``(seed, step)``), (3) sets the
 learning rate of ``step`` (timm's ``CosineLRScheduler``, warm-up then cosine),
 (4) runs ``forward(x, step)`` -- for the supernet, the path
 :class:`~glitlib.sampling.MacsSampler` draws for ``step`` -- and (5) takes one
@@ -9,9 +10,11 @@ AdamW step. Everything is a function of ``(seed, step)`` plus the weights and
 optimizer state in the checkpoint, so a run killed at any point and resumed
 ends bit-for-bit where an uninterrupted run ends.
 
-Under torch.distributed every rank draws the same path, takes its own shard of
-the global batch and gradients are averaged over ranks before the step; rank 0
-writes the checkpoints.
+Under torch.distributed (:mod:`glitlib.distributed`) every rank draws the same
+path and takes its own shard of the global batch; BatchNorm normalises over the
+whole global batch; the supernet's path gradients are averaged in one bucketed
+all-reduce, the standalone model's by ``DistributedDataParallel``; rank 0 writes
+the checkpoints. ``precision="bf16"`` runs forward and loss under autocast.
 
 Off-path modules of the supernet get no gradient (``grad is None``); with
 ``zero_grad(set_to_none=True)`` AdamW skips them entirely: no weight decay and
@@ -34,7 +37,8 @@ from tqdm.auto import tqdm
 from .arch import Arch, SearchSpace, get_space
 from .config import TrainConfig
 from .costs import CostModel
-from .data import TensorData, batch_at, rank_and_world
+from .data import BatchSource, rank_and_world
+from .distributed import average_path_gradients, synced_batchnorm
 from .io import load_checkpoint, save_checkpoint
 from .model import GLiT
 from .paths import PathSpace
@@ -42,7 +46,18 @@ from .sampling import MacsSampler
 from .supernet import Supernet
 
 __all__ = ["TrainConfig", "configure_optimizer", "fit", "train_supernet", "train_model",
-           "load_supernet", "load_model"]
+           "load_supernet", "load_model", "autocast", "PRECISIONS"]
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(device: torch.device | str, precision: str = "fp32"):
+    """bf16 autocast on ``device`` when ``precision`` is ``bf16``; a no-op context for fp32."""
+    if precision not in PRECISIONS:
+        from .errors import ConfigError
+        raise ConfigError(f"precision {precision!r} is not one of {list(PRECISIONS)}")
+    kind = torch.device(device).type
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def configure_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -60,16 +75,19 @@ def _seed_step(seed: int, step: int) -> None:
     np.random.seed(s)
 
 
-def fit(model: nn.Module, forward: Callable[[Tensor, int], Tensor], data: TensorData,
+def fit(model: nn.Module, forward: Callable[[Tensor, int], Tensor], data: BatchSource,
         cfg: TrainConfig, ckpt: str | Path | None, state: dict[str, Any],
         resume: bool = False, desc: str = "train", progress: bool | None = None,
-        ema: nn.Module | None = None) -> int:
+        ema: nn.Module | None = None, precision: str = "fp32",
+        reduce: Callable[[nn.Module], None] | None = average_path_gradients) -> int:
     """Train ``model`` for ``cfg.steps`` steps; checkpoint to ``ckpt`` every ``ckpt_every``.
 
     ``state`` holds what identifies the run in the checkpoint (``kind``, ``space``,
     ``run``, anything needed to rebuild the model). With ``resume`` and an existing
     ``ckpt`` of the same run, training continues from the saved step. Returns the
-    first step run. ``progress=None`` shows a bar only on a terminal.
+    first step run. ``progress=None`` shows a bar only on a terminal. ``reduce``
+    averages gradients over ranks after the backward pass (``None`` when the forward
+    is a ``DistributedDataParallel`` module, which does it itself).
     """
     from timm.scheduler import CosineLRScheduler
 
@@ -87,57 +105,54 @@ def fit(model: nn.Module, forward: Callable[[Tensor, int], Tensor], data: Tensor
             ema.load_state_dict(saved["ema"])
         start = saved["step"]
     mixup = _mixup(cfg, model)
-    rank, _ = rank_and_world()
+    rank, world = rank_and_world()
+    device = next(model.parameters()).device
     model.train()
     bar = tqdm(range(start, cfg.steps), desc=desc, disable=_no_bar(progress), leave=False,
                initial=start, total=cfg.steps)
-    for step in bar:
-        _seed_step(cfg.seed, step)
-        batch = batch_at(data, cfg.batch_size, cfg.seed, step)
-        x, y = batch.x, batch.y
-        sched.step_update(step)
-        if mixup is not None:
-            x, y = mixup(x, y)
-        loss = _loss(forward(x, step), y, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _average_gradients(model)
-        if cfg.clip_grad > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        opt.step()
-        if ema is not None:
-            ema.update(model, step=step)
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-        done = step + 1
-        if ckpt is not None and rank == 0 and (done % cfg.ckpt_every == 0
-                                                or done == cfg.steps):
-            save_checkpoint(ckpt, {**state, "step": done, "config": asdict(cfg),
-                                   "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                   **({"ema": ema.state_dict()} if ema is not None else {})})
+    batches = data.batches(cfg.batch_size, cfg.seed, start, cfg.steps)
+    with synced_batchnorm(model, world > 1):
+        for step, (x, y) in zip(bar, batches):
+            loss = _step(model, forward, opt, sched, mixup, x.to(device, non_blocking=True),
+                         y.to(device, non_blocking=True), step, cfg, precision, reduce)
+            if ema is not None:
+                ema.update(model, step=step)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+            done = step + 1
+            if ckpt is not None and rank == 0 and (done % cfg.ckpt_every == 0
+                                                    or done == cfg.steps):
+                save_checkpoint(ckpt, {
+                    **state, "step": done, "config": asdict(cfg), "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    **({"ema": ema.state_dict()} if ema is not None else {})})
     return start
+
+
+def _step(model: nn.Module, forward: Callable[[Tensor, int], Tensor],
+          opt: torch.optim.Optimizer, sched: Any, mixup: Any, x: Tensor, y: Tensor,
+          step: int, cfg: TrainConfig, precision: str,
+          reduce: Callable[[nn.Module], None] | None) -> Tensor:
+    """One optimisation step; every random draw in it is seeded by ``(seed, step)``."""
+    _seed_step(cfg.seed, step)
+    sched.step_update(step)
+    if mixup is not None:
+        x, y = mixup(x, y)
+    with autocast(x.device, precision):
+        loss = _loss(forward(x, step), y, cfg)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if reduce is not None:
+        reduce(model)
+    if cfg.clip_grad > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+    opt.step()
+    return loss
 
 
 def _no_bar(progress: bool | None) -> bool | None:
     # tqdm's disable=None: a bar on a terminal, nothing in a log file.
     return None if progress is None else not progress
-
-
-def _average_gradients(model: nn.Module) -> None:
-    """Under torch.distributed, average gradients over ranks (each saw its shard).
-
-    Every rank trains the same path (it is drawn from ``(seed, step)``), so the
-    same parameters have gradients everywhere; off-path ones stay ``None``.
-    """
-    _, world = rank_and_world()
-    if world == 1:
-        return
-    import torch.distributed as dist
-
-    for p in model.parameters():
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= world
 
 
 def _mixup(cfg: TrainConfig, model: nn.Module):
@@ -158,10 +173,11 @@ def _loss(logits: Tensor, y: Tensor, cfg: TrainConfig) -> Tensor:
 
 
 # -- supernet ------------------------------------------------------------------
-def train_supernet(paths: PathSpace, data: TensorData, cfg: TrainConfig,
+def train_supernet(paths: PathSpace, data: BatchSource, cfg: TrainConfig,
                    ckpt: str | Path | None = None, resume: bool = False,
                    device: str = "cpu", progress: bool | None = None,
-                   desc: str = "supernet", meta: dict[str, Any] | None = None) -> Supernet:
+                   desc: str = "supernet", meta: dict[str, Any] | None = None,
+                   precision: str = "fp32") -> Supernet:
     """SPOS: every step trains the one path drawn for ``(seed, step)``.
 
     ``meta`` (the run fingerprint, the data it trained on) is stored in the checkpoint.
@@ -174,7 +190,7 @@ def train_supernet(paths: PathSpace, data: TensorData, cfg: TrainConfig,
     state = {**(meta or {}), "kind": "supernet", "space": paths.space.to_dict(),
              "paths": paths.to_list(), "prior": paths.prior}
     fit(net, lambda x, step: net(x, sampler(cfg.seed, step)), data, cfg, ckpt, state,
-        resume, desc, progress)
+        resume, desc, progress, precision=precision)
     return net
 
 
@@ -190,11 +206,18 @@ def load_supernet(ckpt: str | Path, space: SearchSpace | None = None,
 
 
 # -- standalone ----------------------------------------------------------------
-def train_model(space: SearchSpace, arch: Arch, data: TensorData, cfg: TrainConfig,
+def train_model(space: SearchSpace, arch: Arch, data: BatchSource, cfg: TrainConfig,
                 ckpt: str | Path | None = None, resume: bool = False,
                 device: str = "cpu", progress: bool | None = None, desc: str = "retrain",
-                meta: dict[str, Any] | None = None) -> nn.Module:
-    """Train ``arch`` from scratch; returns the model (its EMA copy if ``model_ema_decay``)."""
+                meta: dict[str, Any] | None = None, precision: str = "fp32",
+                compile: str | None = None) -> nn.Module:
+    """Train ``arch`` from scratch; returns the model (its EMA copy if ``model_ema_decay``).
+
+    Under torch.distributed the model trains inside ``DistributedDataParallel``.
+    ``compile`` names a ``torch.compile`` backend (``"inductor"``) to run it with:
+    one fixed graph, worth compiling for a long retraining on a GPU. The supernet,
+    whose graph changes with every path, is never compiled.
+    """
     cfg = cfg.resolve()
     torch.manual_seed(cfg.seed)
     model = GLiT(space, arch, drop_path_rate=cfg.drop_path).to(device)
@@ -204,8 +227,20 @@ def train_model(space: SearchSpace, arch: Arch, data: TensorData, cfg: TrainConf
         ema = ModelEmaV3(model, decay=cfg.model_ema_decay)
     state = {**(meta or {}), "kind": "model", "space": space.to_dict(),
              "arch": arch.to_dict()}
-    fit(model, lambda x, step: model(x), data, cfg, ckpt, state, resume, desc, progress, ema)
+    run = _wrapped(model, compile)
+    fit(model, lambda x, step: run(x), data, cfg, ckpt, state, resume, desc, progress, ema,
+        precision, reduce=None)  # one rank: nothing to average; many: DDP averages
     return (ema.module if ema is not None else model).eval()
+
+
+def _wrapped(model: nn.Module, compile: str | None) -> nn.Module:
+    """The module a training step calls: DDP around ``model`` on many ranks, compiled if asked."""
+    run = model
+    if rank_and_world()[1] > 1:
+        from .distributed import data_parallel
+
+        run = data_parallel(model)
+    return torch.compile(run, backend=compile) if compile else run
 
 
 def load_model(ckpt: str | Path, device: str = "cpu") -> tuple[GLiT, dict[str, Any]]:

@@ -1,0 +1,517 @@
+"""ImageNet for the search and retraining: streamed from disk, split as GLiT does.
+
+GLiT searches on ImageNet but never scores candidates on the official validation
+set: it holds 50,000 training images out (50 per class) as the search's held-out
+set and keeps ``val/`` for the final numbers. :func:`load_imagenet` does the same:
+
+* ``train`` -- ``train/`` minus the held-out images, with DeiT's augmentation
+  (RandAugment, random erasing, repeated augmentation), from timm;
+* ``val``   -- the held-out training images, resized and centre-cropped;
+* ``test``  -- ``val/``, resized and centre-cropped.
+
+1.28 million photos do not fit in memory, so each split is a
+:class:`StreamingSource` that decodes JPEGs in ``DataLoader`` workers. It keeps the
+promise of every :class:`~glitlib.data.BatchSource`: the batch of a step is a pure
+function of ``(seed, step)``. The images of a step come from the epoch order of
+timm's ``RepeatAugSampler``, seeded by ``(seed, epoch)``, and each image of the
+global batch is augmented under its own seed, drawn from ``(seed, step, position)``.
+So a run killed and resumed reads exactly the pixels it would have read, whatever
+the number of workers or ranks.
+
+:func:`write_standin` writes a few tiny photos in ImageNet's layout, to try the
+commands without the 150 GB of the real thing.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .data import Splits, rank_and_world
+from .errors import ConfigError, DataError
+from .io import atomic_write_bytes
+
+__all__ = ["WNIDS", "write_standin", "heldout_indices", "LoaderSettings", "make_transforms",
+           "StreamingSource", "load_imagenet", "imagenet_val", "heldout_record",
+           "check_heldout"]
+
+# The first ImageNet-1k classes (tench, goldfish, great white shark, ...): the
+# stand-in's folders carry real class names; more classes get made-up ones.
+WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361", "n01494475", "n01496331",
+         "n01498041", "n01514668", "n01514859", "n01518878")
+
+_HINT = ("it needs train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (glitlib.imagenet."
+         "write_standin writes a small stand-in)")
+
+
+def _wnid(k: int) -> str:
+    return WNIDS[k] if k < len(WNIDS) else f"n{99_000_000 + k:08d}"
+
+
+def _photo(rng: np.random.Generator, label: int, size: int) -> bytes:
+    """A JPEG of about ``size`` pixels a side: a class colour, a bright square, noise."""
+    w, h = (int(v) for v in size + rng.integers(-size // 5, size // 5 + 1, 2))
+    colour = np.array([(label * 97) % 256, (label * 57 + 80) % 256, (label * 31 + 160) % 256])
+    img = colour + rng.normal(0, 40, (h, w, 3))
+    s = max(2, min(w, h) // 3)
+    top, left = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
+    img[top:top + s, left:left + s] = 255 - colour
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img.clip(0, 255).astype(np.uint8), "RGB").save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def write_standin(root: str | Path, classes: int = 3, train_per_class: int = 12,
+                  val_per_class: int = 3, size: int = 40, seed: int = 0) -> Path:
+    """Write a tiny dataset laid out exactly like ImageNet; returns ``root``.
+
+    ``train/<wnid>/<wnid>_<n>.JPEG`` and ``val/<wnid>/ILSVRC2012_val_<8 digits>.JPEG``
+    (the validation images sorted into class folders, as ImageNet's ``valprep.sh``
+    leaves them). Photos are seeded RGB JPEGs of about ``size`` pixels, not all square.
+    """
+    if classes < 2 or train_per_class < 1 or val_per_class < 1 or size < 8:
+        raise ConfigError("a stand-in needs at least 2 classes, 1 train and 1 val image "
+                          "per class, and size >= 8")
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    val_numbers = rng.permutation(classes * val_per_class) + 1
+    for label in range(classes):
+        wnid = _wnid(label)
+        numbers = np.sort(rng.choice(20_000, train_per_class, replace=False)) + 1
+        for n in numbers:
+            atomic_write_bytes(root / "train" / wnid / f"{wnid}_{n}.JPEG",
+                               _photo(rng, label, size))
+        for n in val_numbers[label * val_per_class:(label + 1) * val_per_class]:
+            atomic_write_bytes(root / "val" / wnid / f"ILSVRC2012_val_{n:08d}.JPEG",
+                               _photo(rng, label, size))
+    return root
+
+
+def heldout_indices(labels: Sequence[int], per_class: int, seed: int,
+                    classes: Sequence[str] | None = None) -> list[int]:
+    """The search's held-out set: ``per_class`` training images of every class.
+
+    GLiT holds 50 per class out (50,000 images). Each class draws its own images
+    from ``(seed, class)``, so the choice in one class does not depend on the others.
+    ``classes`` (names) only serve the error message. Sorted.
+    """
+    if per_class < 1:
+        raise ConfigError(f"held-out images per class must be at least 1, got {per_class}")
+    labels = np.asarray(labels, dtype=np.int64)
+    n_classes = len(classes) if classes is not None else int(labels.max()) + 1
+    by_class = np.argsort(labels, kind="stable")  # indices grouped by class, in order
+    ends = np.cumsum(np.bincount(labels, minlength=n_classes))
+    chosen = []
+    for c in range(n_classes):
+        idx = by_class[(ends[c - 1] if c else 0):ends[c]]
+        if len(idx) <= per_class:
+            name = classes[c] if classes is not None else str(c)
+            raise DataError(f"class {name} has {len(idx)} training image(s); holding out "
+                            f"{per_class} per class leaves none to train on: hold out fewer "
+                            "per class or add images to that class")
+        chosen.append(np.random.default_rng([seed % 2**64, c]).permutation(idx)[:per_class])
+    return sorted(int(i) for i in np.concatenate(chosen))
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    """How a :class:`StreamingSource` reads: ``DataLoader`` workers and their buffers.
+
+    ``persistent_workers`` and ``prefetch_factor`` apply only with ``workers > 0``;
+    ``pin_memory`` only where an accelerator is present. None of them changes a pixel.
+    """
+
+    workers: int = 0
+    pin_memory: bool = False
+    persistent_workers: bool = True
+    prefetch_factor: int = 2
+
+    def __post_init__(self) -> None:
+        if self.workers < 0 or self.prefetch_factor < 1:
+            raise ConfigError(f"loader workers must be >= 0 and prefetch factor >= 1, got "
+                              f"{self.workers} and {self.prefetch_factor}")
+
+
+def _posterize(img: Any, bits_to_keep: int, **_: Any) -> Any:
+    """RandAugment's posterize, keeping 0 bits as a black image.
+
+    At magnitude 10 (m9 plus its random spread reaches it now and then) timm asks to
+    keep 0 bits; Pillow 13 refuses that, where the Pillow DeiT trained with, like
+    TensorFlow's RandAugment, gave a black image.
+    """
+    from PIL import ImageOps
+
+    if bits_to_keep >= 8:
+        return img
+    if bits_to_keep <= 0:
+        return img.point(lambda _: 0)
+    return ImageOps.posterize(img, bits_to_keep)
+
+
+def make_transforms(img_size: int) -> tuple[Callable, Callable]:
+    """DeiT's training augmentation and its evaluation resize + centre crop (timm)."""
+    from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transform
+
+    train = create_transform(img_size, is_training=True, auto_augment="rand-m9-mstd0.5-inc1",
+                             interpolation="bicubic", re_prob=0.25, re_mode="pixel",
+                             re_count=1, color_jitter=0.3, mean=IMAGENET_DEFAULT_MEAN,
+                             std=IMAGENET_DEFAULT_STD)
+    evaluate = create_transform(img_size, is_training=False, crop_pct=0.875,
+                                interpolation="bicubic", mean=IMAGENET_DEFAULT_MEAN,
+                                std=IMAGENET_DEFAULT_STD)
+    for step in train.transforms:
+        for op in getattr(step, "ops", ()):
+            if op.name == "PosterizeIncreasing":
+                op.aug_fn = _posterize
+    return train, evaluate
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """Stands for a batch holding a file PIL cannot decode (raised in the main process,
+    so the error stays one line whether or not a worker read it)."""
+
+    path: str
+    why: str
+
+
+class _Photos(torch.utils.data.Dataset):
+    """Decodes ``samples[i]`` and transforms it under the item's own seed.
+
+    An item is ``(index, sample_seed)``; ``sample_seed`` None means the evaluation
+    transform. The transform's randomness (``random``, ``numpy``, ``torch``) is seeded
+    from ``sample_seed`` and the caller's random states are put back afterwards.
+    """
+
+    def __init__(self, samples: Sequence[tuple[str, int]], augment: Callable | None,
+                 evaluate: Callable) -> None:
+        self.samples, self.augment, self.evaluate = list(samples), augment, evaluate
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, item: tuple[int, int | None]) -> tuple[Tensor, int] | _Unreadable:
+        from PIL import Image
+
+        index, sample_seed = item
+        path, label = self.samples[index]
+        try:
+            with Image.open(path) as im:
+                img = im.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as err:
+            return _Unreadable(path, (str(err).splitlines() or [type(err).__name__])[0][:120])
+        if sample_seed is None or self.augment is None:
+            return self.evaluate(img), label
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                random.seed(sample_seed)
+                np.random.seed(sample_seed % 2**32)
+                torch.manual_seed(sample_seed)
+                return self.augment(img), label
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+def _collate(items: list[Any]) -> tuple[Tensor, Tensor] | _Unreadable:
+    for item in items:
+        if isinstance(item, _Unreadable):
+            return item
+    return (torch.stack([x for x, _ in items]),
+            torch.tensor([y for _, y in items], dtype=torch.long))
+
+
+class _Plan:
+    """A batch sampler whose batches are set before each pass over the loader.
+
+    One ``DataLoader`` (and its persistent workers) then serves every call: the
+    plan is a function yielding lists of ``(index, sample_seed)``, read lazily.
+    """
+
+    def __init__(self) -> None:
+        self.make: Callable[[], Iterator[list[tuple[int, int | None]]]] = lambda: iter(())
+        self.count = 0
+
+    def set(self, make: Callable[[], Iterator[list[tuple[int, int | None]]]],
+            count: int) -> None:
+        self.make, self.count = make, count
+
+    def __iter__(self) -> Iterator[list[tuple[int, int | None]]]:
+        return self.make()
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class StreamingSource:
+    """Images on disk as a :class:`~glitlib.data.BatchSource`, read by a ``DataLoader``.
+
+    ``samples``: ``(path, label)`` pairs; ``classes``: the class names (all of them,
+    so ``num_classes`` holds even for a subset). ``augment``: DeiT's training
+    augmentation in :meth:`batches` (the train split), or the evaluation transform
+    (held-out and test). ``repeats``: repeated augmentation as in DeiT (timm's
+    ``RepeatAugSampler``); 0 or 1 gives a plain seeded permutation. ``root``: the
+    folder the paths are relative to (for :func:`heldout_record`).
+    """
+
+    def __init__(self, samples: Sequence[tuple[str, int]], classes: Sequence[str],
+                 img_size: int = 224, augment: bool = False, repeats: int = 3,
+                 loader: LoaderSettings = LoaderSettings(),
+                 root: str | Path | None = None) -> None:
+        if img_size < 1 or repeats < 0:
+            raise ConfigError(f"image size must be >= 1 and repeats >= 0, got {img_size} "
+                              f"and {repeats}")
+        self.samples = list(samples)
+        self.classes = list(classes)
+        self.img_size, self.augment, self.repeats = img_size, augment, repeats
+        self.settings, self.root = loader, Path(root) if root is not None else None
+        self.heldout: dict[str, int] | None = None  # seed and per_class, on a held-out split
+        train_tf, eval_tf = make_transforms(img_size)
+        self._dataset = _Photos(self.samples, train_tf if augment else None, eval_tf)
+        self._plan = _Plan()
+        self._loader: torch.utils.data.DataLoader | None = None
+        self._busy = False
+        self._order: tuple[tuple[int, int], list[int]] | None = None
+        self._sampler: Any = None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __repr__(self) -> str:
+        return (f"StreamingSource({len(self)} images, {self.num_classes} classes, "
+                f"{self.img_size}px, augment={self.augment}, repeats={self.repeats})")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (3, self.img_size, self.img_size)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def labels(self) -> list[int]:
+        return [label for _, label in self.samples]
+
+    def to(self, device: str | torch.device) -> StreamingSource:
+        return self  # batches come on the CPU (pinned if asked); the reader moves them
+
+    # -- which images, in which order ----------------------------------------------
+    def epoch_order(self, seed: int, epoch: int) -> list[int]:
+        """The global order of an epoch: ``RepeatAugSampler`` on one replica (each
+        image ``repeats`` times in a row, as many as there are images) or, with
+        ``repeats`` 0 or 1, a seeded permutation."""
+        if self._order is not None and self._order[0] == (seed, epoch):
+            return self._order[1]
+        epoch_seed = (seed * 100_003 + epoch) % 2**63
+        if self.repeats <= 1:
+            g = torch.Generator().manual_seed(epoch_seed)
+            order = torch.randperm(len(self), generator=g).tolist()
+        else:
+            sampler = self._repeat_sampler()
+            sampler.set_epoch(epoch_seed)
+            order = list(sampler)
+        self._order = ((seed, epoch), order)
+        return order
+
+    def _repeat_sampler(self) -> Any:
+        if self._sampler is None:
+            from timm.data.distributed_sampler import RepeatAugSampler
+
+            self._sampler = RepeatAugSampler(range(len(self)), num_replicas=1, rank=0,
+                                             num_repeats=self.repeats)
+        return self._sampler
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """Full global batches in an epoch (the last partial one is dropped).
+
+        With repeated augmentation an epoch holds as many images as the split, rounded
+        down to a multiple of 256 when it has at least 256 (timm's ``selected_round``).
+        """
+        per_epoch = len(self) if self.repeats <= 1 else len(self._repeat_sampler())
+        return max(1, per_epoch // batch_size)
+
+    def batch_items(self, batch_size: int, seed: int, step: int) -> list[tuple[int, int]]:
+        """The global batch of ``step``: ``(index, sample_seed)`` per image."""
+        epoch, i = divmod(step, self.steps_per_epoch(batch_size))
+        idx = self.epoch_order(seed, epoch)[i * batch_size:(i + 1) * batch_size]
+        seeds = np.random.default_rng([seed % 2**64, step]).integers(0, 2**63, len(idx))
+        return list(zip(idx, (int(s) for s in seeds)))
+
+    # -- reading --------------------------------------------------------------------
+    def batches(self, batch_size: int, seed: int, start: int, stop: int,
+                shard: bool = True) -> Iterator[tuple[Tensor, Tensor]]:
+        """Global batches of steps ``start`` .. ``stop - 1``; this rank's slice with
+        ``shard`` (rank r of w takes ``global_batch[r::w]``, as :func:`batch_at`)."""
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+        rank, world = rank_and_world() if shard else (0, 1)
+        if batch_size < world:
+            raise ConfigError(f"batch size {batch_size} is smaller than the {world} ranks; "
+                              "use a global batch of at least one image per rank")
+
+        def plan() -> Iterator[list[tuple[int, int | None]]]:
+            for step in range(start, stop):
+                yield self.batch_items(batch_size, seed, step)[rank::world]
+        return self._stream(plan, max(0, stop - start))
+
+    def in_order(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """Every image once, in file order, resized and centre-cropped."""
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+        n = len(self)
+
+        def plan() -> Iterator[list[tuple[int, int | None]]]:
+            for i in range(0, n, batch_size):
+                yield [(j, None) for j in range(i, min(n, i + batch_size))]
+        return self._stream(plan, -(-n // batch_size))
+
+    def _new_loader(self, plan: _Plan, persistent: bool) -> torch.utils.data.DataLoader:
+        s = self.settings
+        extra: dict[str, Any] = {}
+        if s.workers > 0:
+            extra = {"persistent_workers": persistent and s.persistent_workers,
+                     "prefetch_factor": s.prefetch_factor}
+        # Its own generator: creating an iterator must not draw from the global RNG.
+        return torch.utils.data.DataLoader(
+            self._dataset, batch_sampler=plan, num_workers=s.workers, collate_fn=_collate,
+            pin_memory=s.pin_memory and torch.accelerator.is_available(),
+            generator=torch.Generator(), **extra)
+
+    def _stream(self, make: Callable[[], Iterator[list[tuple[int, int | None]]]],
+                count: int) -> Iterator[tuple[Tensor, Tensor]]:
+        if self._busy:  # another pass over this source is under way: a loader of its own
+            plan = _Plan()
+            loader = self._new_loader(plan, persistent=False)
+        else:
+            if self._loader is None:
+                self._loader = self._new_loader(self._plan, persistent=True)
+            plan, loader = self._plan, self._loader
+            self._busy = True
+        try:
+            plan.set(make, count)
+            for batch in loader:
+                if isinstance(batch, _Unreadable):
+                    raise DataError(f"image {batch.path} cannot be read ({batch.why}); "
+                                    "replace or delete that file")
+                yield batch
+        finally:
+            if loader is self._loader:
+                self._busy = False
+
+
+def _scan(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """Class names and ``(path, label)`` pairs of an ImageFolder, nothing decoded."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+    try:
+        classes, class_to_idx = find_classes(folder)
+    except FileNotFoundError:
+        raise DataError(f"{folder} has no class folders; {_HINT}") from None
+    samples = make_dataset(folder, class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
+    counts = np.bincount([label for _, label in samples], minlength=len(classes))
+    if (counts == 0).any():
+        empty = classes[int(np.flatnonzero(counts == 0)[0])]
+        raise DataError(f"class folder {folder / empty} holds no images; add images or "
+                        "remove that folder (from train/ and val/)")
+    return classes, samples
+
+
+def load_imagenet(root: str | Path, seed: int = 0, img_size: int = 224,
+                  heldout_per_class: int = 50, repeats: int = 3,
+                  loader: LoaderSettings = LoaderSettings()) -> Splits:
+    """ImageNet (``root/train``, ``root/val``) split as GLiT does, streamed from disk.
+
+    ``heldout_per_class`` training images per class (drawn with ``seed``) become the
+    search's held-out split ``val``; ``root/val`` becomes ``test``. Only file names
+    are read here. ``indices``: positions in ``root/train`` (train, val) and in
+    ``root/val`` (test).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"ImageNet folder {root} does not exist; point --data to the folder "
+                        f"holding train/ and val/: {_HINT}")
+    for part in ("train", "val"):
+        if not (root / part).is_dir():
+            raise DataError(f"ImageNet folder {root} has no {part}/ folder; {_HINT}")
+    classes, train_samples = _scan(root / "train")
+    val_classes, val_samples = _scan(root / "val")
+    if val_classes != classes:
+        only_train = sorted(set(classes) - set(val_classes))
+        only_val = sorted(set(val_classes) - set(classes))
+        what = (f"{only_train[0]} only in train/" if only_train else
+                f"{only_val[0]} only in val/")
+        raise DataError(f"{root}/val and {root}/train have different class folders ({what}, "
+                        f"{len(only_train) + len(only_val)} differing); give both the same "
+                        "classes")
+    held = heldout_indices([label for _, label in train_samples], heldout_per_class, seed,
+                           classes)
+    held_set = set(held)
+    keep = [i for i in range(len(train_samples)) if i not in held_set]
+
+    def source(samples: list[tuple[str, int]], augment: bool, folder: str) -> StreamingSource:
+        return StreamingSource(samples, classes, img_size, augment, repeats if augment else 0,
+                               loader, root / folder)
+
+    train = source([train_samples[i] for i in keep], True, "train")
+    val = source([train_samples[i] for i in held], False, "train")
+    val.heldout = {"seed": seed, "per_class": heldout_per_class}
+    test = source(val_samples, False, "val")
+    return Splits(train, val, test, "imagenet",
+                  {"train": keep, "val": held, "test": list(range(len(val_samples)))})
+
+
+def heldout_record(splits: Splits) -> dict[str, Any]:
+    """What identifies the held-out set, to save as ``heldout.json`` beside a run's
+    outputs: its seed, images per class and files (relative to ``train/``)."""
+    val = splits.val
+    if not isinstance(val, StreamingSource) or val.heldout is None or val.root is None:
+        raise DataError(f"dataset {splits.name!r} has no held-out ImageNet images; "
+                        "load it with load_imagenet")
+    files = sorted(Path(path).relative_to(val.root).as_posix() for path, _ in val.samples)
+    return {"dataset": "imagenet", **val.heldout, "count": len(files), "files": files}
+
+
+def check_heldout(saved: Any, current: dict[str, Any], path: str | Path) -> None:
+    """Refuse to resume when the held-out set saved in ``path`` is not this run's."""
+    fresh = "or start afresh with --overwrite"
+    if not isinstance(saved, dict) or not isinstance(saved.get("files"), list):
+        raise DataError(f"{path} is not a held-out record; delete it and rerun with "
+                        f"--resume, {fresh}")
+    for key in ("seed", "per_class"):
+        if saved.get(key) != current[key]:
+            raise DataError(f"the held-out set in {path} was drawn with {key} "
+                            f"{saved.get(key)}, this run uses {current[key]}; rerun with "
+                            f"the same {key}, {fresh}")
+    if saved["files"] != current["files"]:
+        gone = sorted(set(saved["files"]) - set(current["files"]))
+        new = sorted(set(current["files"]) - set(saved["files"]))
+        example = (f"{gone[0]} is no longer held out" if gone else
+                   f"{new[0]} is newly held out")
+        raise DataError(f"the held-out set in {path} does not match this data folder "
+                        f"({len(gone) + len(new)} file(s) differ: {example}); point --data "
+                        f"to the ImageNet copy the run started with, {fresh}")
+
+
+def imagenet_val(root: str | Path, img_size: int = 224,
+                 loader: LoaderSettings = LoaderSettings()) -> StreamingSource:
+    """ImageNet's official validation images (``root/val``), for scoring a trained model.
+
+    Only ``val/`` is read: no held-out split, nothing from ``train/``.
+    """
+    root = Path(root)
+    if not (root / "val").is_dir():
+        raise DataError(f"ImageNet folder {root} has no val/ folder; {_HINT}")
+    classes, samples = _scan(root / "val")
+    return StreamingSource(samples, classes, img_size, False, 0, loader, root / "val")

@@ -128,7 +128,7 @@ class LoaderSettings:
     """How a :class:`StreamingSource` reads: ``DataLoader`` workers and their buffers.
 
     ``persistent_workers`` and ``prefetch_factor`` apply only with ``workers > 0``;
-    ``pin_memory`` only where an accelerator is present. None of them changes a pixel.
+    ``pin_memory`` only where a CUDA GPU is present. None of them changes a pixel.
     """
 
     workers: int = 0
@@ -353,7 +353,7 @@ class StreamingSource:
     def batches(self, batch_size: int, seed: int, start: int, stop: int,
                 shard: bool = True) -> Iterator[tuple[Tensor, Tensor]]:
         """Global batches of steps ``start`` .. ``stop - 1``; this rank's slice with
-        ``shard`` (rank r of w takes ``global_batch[r::w]``, as :func:`batch_at`)."""
+        ``shard`` (rank r of w takes ``global_batch[r::w]``, as :func:`~glitlib.data.batch_at`)."""
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         rank, world = rank_and_world() if shard else (0, 1)
@@ -386,7 +386,7 @@ class StreamingSource:
         # Its own generator: creating an iterator must not draw from the global RNG.
         return torch.utils.data.DataLoader(
             self._dataset, batch_sampler=plan, num_workers=s.workers, collate_fn=_collate,
-            pin_memory=s.pin_memory and torch.accelerator.is_available(),
+            pin_memory=s.pin_memory and torch.cuda.is_available(),
             generator=torch.Generator(), **extra)
 
     def _stream(self, make: Callable[[], Iterator[list[tuple[int, int | None]]]],

@@ -171,11 +171,13 @@ def search(args: argparse.Namespace) -> int:
         t = read_json(Path(args.out) / name / "timings.json", "timings")
         secs = ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in t.items())
         rk = st["ranking"]
+        tau = ("Kendall tau n/a (too few distinct scores)" if rk["kendall_tau"] is None else
+               f"Kendall tau {rk['kendall_tau']} {rk['kendall_tau_ci95']}")
         print(f"{name}: {st['strategy']}, {st['evaluated']} candidates of "
               f"{st['path_space_size']:,} -> distribution {st['best']['distribution']}, "
               f"held-out {_pct(st['best']['val_accuracy'])} ({secs}); supernet ranking over "
-              f"{rk['candidates']} retrained: Kendall tau {rk['kendall_tau']} "
-              f"{rk['kendall_tau_ci95']}, precision@{rk['k']} {rk['precision_at_k']}")
+              f"{rk['candidates']} retrained: {tau}, precision@{rk['k']} "
+              f"{rk['precision_at_k']}")
     print(f"found: {s['macs']:,} MACs, {s['params']:,} params, held-out "
           f"{_pct(s['val_accuracy'])}, test {_pct(s['test_accuracy'])}")
     print(f"wrote {Path(args.out) / 'arch.json'} (glit info --arch "

@@ -298,7 +298,7 @@ def test_train_transform_is_deits_and_posterize_to_zero_bits_works():
     assert op.aug_fn(img, 1).getpixel((0, 0)) == (128, 0, 0)
 
 
-@pytest.mark.skipif(not torch.accelerator.is_available(), reason="pinning needs an accelerator")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="pinning needs a CUDA GPU")
 def test_pinned_batches_match_unpinned(root):
     pinned = _load(root, loader=LoaderSettings(workers=2, pin_memory=True)).train
     got = list(pinned.batches(4, 1, 0, 3))

@@ -301,6 +301,9 @@ def _cross_checks(cfg: Any, prefix: str) -> None:
         if cfg.warmup_steps is not None and cfg.warmup_steps >= cfg.steps:
             raise ConfigError(f"{prefix}warmup_steps={cfg.warmup_steps} must be below "
                               f"steps={cfg.steps}")
+        if (cfg.mixup > 0 or cfg.cutmix > 0) and cfg.batch_size % 2:
+            raise ConfigError(f"{prefix}mixup/cutmix pair the images of a batch: batch_size "
+                              f"must be even, got {cfg.batch_size}")
         if (cfg.min_macs is not None and cfg.max_macs is not None
                 and cfg.min_macs > cfg.max_macs):
             raise ConfigError(f"{prefix}min_macs={cfg.min_macs:,} is above "

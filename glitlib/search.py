@@ -54,7 +54,7 @@ from .ranking import ranking_report
 from .records import Candidate, Retrained, best_candidates, best_retrained
 from .rundir import RunDir
 from .sampling import step_rng
-from .train import load_model, train_model, train_supernet
+from .train import check_shards, load_model, train_model, train_supernet
 
 __all__ = ["run_search", "run_stage", "retrain_candidates", "conclude", "load_splits",
            "save_settings", "save_heldout", "open_run", "data_spec", "first_paths"]
@@ -124,6 +124,8 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     check_device(device)
     space = cfg.search_space()
     check_macs_range(first_paths(cfg), None, cfg.max_macs)
+    check_shards(cfg.supernet)
+    check_shards(cfg.retrain)
     splits = splits if splits is not None else load_splits(cfg, device, download, loader)
     with open_run(out, resume, overwrite) as run:
         save_settings(run.path, cfg.to_dict(), resume)

@@ -46,7 +46,7 @@ from .sampling import MacsSampler
 from .supernet import Supernet
 
 __all__ = ["TrainConfig", "configure_optimizer", "fit", "train_supernet", "train_model",
-           "load_supernet", "load_model", "autocast", "PRECISIONS"]
+           "load_supernet", "load_model", "autocast", "check_shards", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -92,6 +92,7 @@ def fit(model: nn.Module, forward: Callable[[Tensor, int], Tensor], data: BatchS
     from timm.scheduler import CosineLRScheduler
 
     cfg = cfg.resolve()
+    check_shards(cfg)
     opt = configure_optimizer(model, cfg)
     sched = CosineLRScheduler(opt, t_initial=max(2, cfg.steps), lr_min=cfg.min_lr,
                               warmup_t=cfg.warmup_steps, warmup_lr_init=cfg.lr / 100,
@@ -127,6 +128,21 @@ def fit(model: nn.Module, forward: Callable[[Tensor, int], Tensor], data: BatchS
                     "optimizer": opt.state_dict(),
                     **({"ema": ema.state_dict()} if ema is not None else {})})
     return start
+
+
+def check_shards(cfg: TrainConfig) -> None:
+    """Every rank must get an equal slice of the global batch (an even one for mixup):
+    averaging the ranks' gradients is then the gradient of the whole batch."""
+    from .errors import ConfigError
+
+    _, world = rank_and_world()
+    per_rank, left = divmod(cfg.batch_size, world)
+    if left:
+        raise ConfigError(f"batch size {cfg.batch_size} does not split evenly over {world} "
+                          f"ranks; use a multiple of {world}")
+    if (cfg.mixup > 0 or cfg.cutmix > 0) and per_rank % 2:
+        raise ConfigError(f"mixup/cutmix pair the images of each rank's batch, but each rank "
+                          f"gets {per_rank}; use an even number of images per rank")
 
 
 def _step(model: nn.Module, forward: Callable[[Tensor, int], Tensor],

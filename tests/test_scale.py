@@ -169,3 +169,16 @@ def test_imagenet_val_reads_val_only(standin):
     assert len(val) == 6 and val.num_classes == 3 and val.shape == (3, 16, 16)
     labels = torch.cat([y for _, y in val.in_order(4)])
     assert labels.tolist() == [0, 0, 1, 1, 2, 2]  # wnids in sorted order, as ImageNet-1k
+
+
+def test_batches_must_split_evenly_over_ranks(monkeypatch):
+    import glitlib.train as train
+
+    with pytest.raises(ConfigError, match="batch_size must be even"):
+        SearchConfig(retrain=TrainConfig(batch_size=7, mixup=0.8)).resolve()
+    monkeypatch.setattr(train, "rank_and_world", lambda: (0, 4))
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        train.check_shards(TrainConfig(batch_size=10))
+    with pytest.raises(ConfigError, match="even number of images per rank"):
+        train.check_shards(TrainConfig(batch_size=12, cutmix=1.0))
+    train.check_shards(TrainConfig(batch_size=16, cutmix=1.0))  # 4 per rank: fine

@@ -35,7 +35,7 @@ from collections.abc import Callable
 import timm
 import torch
 import torch.nn.functional as F
-from bench_model import _infer, _train, report, side_by_side
+from bench_model import _infer, _train, common_flags, report, side_by_side
 from torch import Tensor, nn
 
 import glitlib as gl
@@ -175,13 +175,7 @@ def profile_models(args: argparse.Namespace, dtype: torch.dtype, repeats: int = 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--iters", type=int, default=2)
-    p.add_argument("--json", default=None, help="also write the results here")
+    common_flags(p, batch=8, threads=True)
     p.add_argument("--profile", action="store_true",
                    help="also profile both models: time by kind of operator")
     p.add_argument("--clock", default="wall", choices=["wall", "cpu"],

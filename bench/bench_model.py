@@ -146,14 +146,21 @@ def bench_counter(n: int = 200_000) -> dict:
     return {"cost_model_arch_per_s": cached, "count_uncached_arch_per_s": uncached}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_flags(p: argparse.ArgumentParser, batch: int, threads: bool = False) -> None:
+    """The flags every side-by-side benchmark takes: device, dtype, batch, rounds, output."""
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    p.add_argument("--batch", type=int, default=16)
+    if threads:
+        p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--batch", type=int, default=batch)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--iters", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the results here")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    common_flags(p, batch=16)
     args = p.parse_args()
     dtype = getattr(torch, args.dtype)
     torch.backends.cuda.matmul.allow_tf32 = True

@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 
 import timm
 import torch
-from bench_model import _infer, _train, context, report, side_by_side
+from bench_model import _infer, _train, common_flags, context, report, side_by_side
 
 import glitlib as gl
 from glitlib.data import TensorData
@@ -259,17 +259,11 @@ def write_book_summary(saved: dict, args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--batch", type=int, default=8)
+    common_flags(p, batch=8, threads=True)
     p.add_argument("--held-out", type=int, default=0,
                    help="held-out images per candidate (default: twice the batch)")
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--iters", type=int, default=2)
     p.add_argument("--clock", default="wall", choices=["wall", "cpu"],
                    help="cpu: this thread's CPU time (one thread, CPU only)")
-    p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--from-json", default=None,
                    help="no measurement: print the GPU-hour table of a saved result")
     p.add_argument("--deit-gpu-img-s", type=float, default=2536.0,

@@ -182,3 +182,24 @@ def test_batches_must_split_evenly_over_ranks(monkeypatch):
     with pytest.raises(ConfigError, match="even number of images per rank"):
         train.check_shards(TrainConfig(batch_size=12, cutmix=1.0))
     train.check_shards(TrainConfig(batch_size=16, cutmix=1.0))  # 4 per rank: fine
+
+
+def test_torchrun_gives_each_rank_its_own_gpu_and_nccl(monkeypatch):
+    """No GPU here: record what would be started instead of starting it."""
+    import torch.distributed as dist
+
+    from glitlib.distributed import init_from_env
+
+    started = {}
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_RANK", "5")
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: started.update(b=backend))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: started.update(d=d))
+    assert init_from_env("cuda") == "cuda:5"
+    assert started == {"b": "nccl", "d": "cuda:5"}
+    started.clear()
+    assert init_from_env("cpu") == "cpu" and started == {"b": "gloo"}
+    monkeypatch.setenv("WORLD_SIZE", "1")  # not under torchrun: nothing is started
+    started.clear()
+    assert init_from_env("cuda") == "cuda" and started == {}

@@ -47,6 +47,10 @@ def _run_flags(p: argparse.ArgumentParser, out: bool = True) -> None:
                         "a GPU, else 0)")
     p.add_argument("--prefetch-factor", type=checked(COUNT, "--prefetch-factor"), default=2,
                    metavar="N", help="imagenet: batches each worker loads ahead (default: 2)")
+    p.add_argument("--cache-heldout", action="store_true",
+                   help="imagenet: keep the held-out images decoded in memory after their "
+                        "first pass instead of decoding them for every candidate (uint8: "
+                        "7.5 GB per rank for 50,000 at 224 px)")
     p.add_argument("--threads", type=checked(COUNT, "--threads"), default=None, metavar="N",
                    help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--quiet", action="store_true",
@@ -94,7 +98,7 @@ def _start(args: argparse.Namespace) -> dict[str, Any]:
     workers = args.workers if args.workers is not None else (8 if gpu else 0)
     loader = LoaderSettings(workers=workers, pin_memory=gpu,
                             persistent_workers=workers > 0,
-                            prefetch_factor=args.prefetch_factor)
+                            prefetch_factor=args.prefetch_factor, cache=args.cache_heldout)
     run = {"device": args.device, "progress": False if quiet else None,
            "precision": args.precision, "loader": loader}
     return run | ({"compile": args.compile} if getattr(args, "compile", None) else {})

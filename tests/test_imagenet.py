@@ -304,3 +304,20 @@ def test_pinned_batches_match_unpinned(root):
     got = list(pinned.batches(4, 1, 0, 3))
     assert all(x.is_pinned() and y.is_pinned() for x, y in got)
     assert _equal(got, list(_load(root).train.batches(4, 1, 0, 3)))
+
+
+def test_cached_held_out_images_equal_decoded_ones_and_are_decoded_once(root, monkeypatch):
+    plain = _load(root).val
+    cached = _load(root, loader=LoaderSettings(cache=True)).val
+    want = list(plain.in_order(4))
+    assert _equal(list(cached.in_order(4)), want)  # first pass: decoded into the cache
+    from PIL import Image
+
+    def refuse(*a, **k):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(Image, "open", refuse)
+    again = list(cached.in_order(3))  # another batch size, from memory
+    assert torch.equal(torch.cat([x for x, _ in again]), torch.cat([x for x, _ in want]))
+    assert torch.equal(torch.cat([y for _, y in again]), torch.cat([y for _, y in want]))
+    assert not _load(root, loader=LoaderSettings(cache=True)).test.settings.cache

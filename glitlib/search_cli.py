@@ -87,6 +87,7 @@ def _start(args: argparse.Namespace) -> dict[str, Any]:
     from .imagenet import LoaderSettings
 
     check_device(args.device)
+    _check_backend(getattr(args, "compile", None))
     args.device = init_from_env(args.device)
     atexit.register(shutdown)
     if args.threads:
@@ -102,6 +103,18 @@ def _start(args: argparse.Namespace) -> dict[str, Any]:
     run = {"device": args.device, "progress": False if quiet else None,
            "precision": args.precision, "loader": loader}
     return run | ({"compile": args.compile} if getattr(args, "compile", None) else {})
+
+
+def _check_backend(name: str | None) -> None:
+    """``--compile BACKEND`` must name a torch.compile backend, before any training."""
+    import torch
+
+    if name is None:
+        return
+    known = torch.compiler.list_backends(exclude_tags=())
+    if name not in known:
+        raise ConfigError(f"--compile {name!r} is not a torch.compile backend here; use "
+                          f"inductor (the default) or one of {', '.join(sorted(known)[:6])}, ...")
 
 
 def _pct(x: float) -> str:

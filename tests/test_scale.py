@@ -203,3 +203,12 @@ def test_torchrun_gives_each_rank_its_own_gpu_and_nccl(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "1")  # not under torchrun: nothing is started
     started.clear()
     assert init_from_env("cuda") == "cuda" and started == {}
+
+
+def test_an_unknown_compile_backend_is_refused_before_any_work(tmp_path):
+    cmd = [sys.executable, "-m", "glitlib", "retrain", "--arch", "glit-tiny", "--compile",
+           "nosuch", "--out", str(tmp_path / "run")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "--compile 'nosuch'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

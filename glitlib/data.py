@@ -21,7 +21,7 @@ import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -283,8 +283,15 @@ def load_cifar10(root: str | Path, seed: int = 0, val_frac: float = 0.1,
 
 
 def load_dataset(name: str, seed: int = 0, data_dir: str | None = None,
-                 download: bool = False) -> Splits:
-    """``digits`` (bundled), ``cifar10`` (``data_dir``) or ``folder`` (``data_dir``)."""
+                 download: bool = False, img_size: int = 224,
+                 heldout_per_class: int | None = None, loader: Any = None) -> Splits:
+    """``digits`` (bundled), ``cifar10``, ``folder`` or ``imagenet`` (``data_dir``).
+
+    ``imagenet`` streams from its folder at ``img_size`` (the others are read into
+    memory at their own size), holds ``heldout_per_class`` images per class out of
+    train (default: GLiT's 50) and reads with ``loader``
+    (:class:`glitlib.imagenet.LoaderSettings`).
+    """
     if name == "digits":
         return load_digits(seed)
     if data_dir is None:
@@ -293,7 +300,14 @@ def load_dataset(name: str, seed: int = 0, data_dir: str | None = None,
         return load_cifar10(data_dir, seed, download=download)
     if name == "folder":
         return load_image_folder(data_dir, seed)
-    raise DataError(f"unknown dataset {name!r}; choose digits, cifar10 or folder")
+    if name == "imagenet":
+        from .imagenet import load_imagenet
+
+        extra = {"loader": loader} if loader is not None else {}
+        if heldout_per_class is not None:
+            extra["heldout_per_class"] = heldout_per_class
+        return load_imagenet(data_dir, seed, img_size, **extra)
+    raise DataError(f"unknown dataset {name!r}; choose digits, cifar10, folder or imagenet")
 
 
 def rank_and_world() -> tuple[int, int]:

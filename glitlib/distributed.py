@@ -32,7 +32,7 @@ from .errors import ConfigError
 
 __all__ = ["launched_by_torchrun", "init_from_env", "shutdown", "is_main", "barrier",
            "shard_map", "average_path_gradients", "SyncBatchNorm1d", "synced_batchnorm",
-           "data_parallel", "rank_and_world"]
+           "data_parallel"]
 
 T = TypeVar("T")
 R = TypeVar("R")

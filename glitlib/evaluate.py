@@ -70,15 +70,16 @@ def recalibrate_bn(forward: Callable[[Tensor], Tensor], module: nn.Module, data:
 
 @torch.no_grad()
 def accuracy(forward: Callable[[Tensor], Tensor], data: BatchSource,
-             batch_size: int = 1024, precision: str = "fp32") -> float:
+             batch_size: int = 1024, precision: str = "fp32",
+             device: torch.device | None = None) -> float:
     """Top-1 accuracy in [0, 1]; the caller puts the model in eval mode.
 
-    Batches go to the device of ``forward`` when it is a module (streamed data
-    arrive on the CPU); ``precision="bf16"`` runs it under autocast.
+    Batches go to ``device`` (default: that of ``forward`` when it is a module;
+    streamed data arrive on the CPU); ``precision="bf16"`` runs it under autocast.
     """
     from .train import autocast
 
-    device = _device_of(forward)
+    device = device if device is not None else _device_of(forward)
     correct = 0
     for x, y in data.in_order(batch_size):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -115,9 +116,10 @@ class Evaluator:
 
     def __call__(self, arch: Arch) -> float:
         arch = self.net._path(arch)
-        forward = _PathModule(lambda x: self.net(x, arch), self.path_norms(arch))
+        forward = lambda x: self.net(x, arch)  # noqa: E731
         if self.net.training:
             self.net.eval()
-        recalibrate_bn(forward, forward.path, self.train, self.bn_batches,
+        recalibrate_bn(forward, self.path_norms(arch), self.train, self.bn_batches,
                        self.bn_batch_size, self.seed)
-        return accuracy(forward, self.val, self.batch_size, self.precision)
+        return accuracy(forward, self.val, self.batch_size, self.precision,
+                        _device_of(self.net))

@@ -237,6 +237,14 @@ def _collate(items: list[Any]) -> tuple[Tensor, Tensor] | _Unreadable:
             torch.tensor([y for _, y in items], dtype=torch.long))
 
 
+def _readable(batch: tuple[Tensor, Tensor] | _Unreadable) -> tuple[Tensor, Tensor]:
+    """The batch, or one line naming the file that could not be decoded."""
+    if isinstance(batch, _Unreadable):
+        raise DataError(f"image {batch.path} cannot be read ({batch.why}); replace or "
+                        "delete that file")
+    return batch
+
+
 class _Plan:
     """A batch sampler whose batches are set before each pass over the loader.
 
@@ -411,10 +419,7 @@ class StreamingSource:
         labels = torch.empty(len(self), dtype=torch.long)
         at = 0
         for batch in self._new_loader(plan, persistent=False, dataset=uint8):
-            if isinstance(batch, _Unreadable):
-                raise DataError(f"image {batch.path} cannot be read ({batch.why}); "
-                                "replace or delete that file")
-            x, y = batch
+            x, y = _readable(batch)
             pixels[at:at + len(y)], labels[at:at + len(y)] = x, y
             at += len(y)
         return pixels, labels
@@ -446,10 +451,7 @@ class StreamingSource:
         try:
             plan.set(make, count)
             for batch in loader:
-                if isinstance(batch, _Unreadable):
-                    raise DataError(f"image {batch.path} cannot be read ({batch.why}); "
-                                    "replace or delete that file")
-                yield batch
+                yield _readable(batch)
         finally:
             if loader is self._loader:
                 self._busy = False

@@ -76,14 +76,8 @@ def load_splits(cfg: SearchConfig, device: str = "cpu", download: bool = False,
     are read into memory); ``loader`` sets its workers.
     """
     space = cfg.search_space()
-    if cfg.dataset == "imagenet":
-        from .imagenet import LoaderSettings, load_imagenet
-
-        splits = load_imagenet(cfg.data_dir, cfg.seed, space.img_size,
-                               cfg.heldout_per_class or 50,
-                               loader=loader or LoaderSettings())
-    else:
-        splits = load_dataset(cfg.dataset, cfg.seed, cfg.data_dir, download)
+    splits = load_dataset(cfg.dataset, cfg.seed, cfg.data_dir, download, space.img_size,
+                          cfg.heldout_per_class, loader)
     classes = splits.num_classes
     if not space.fits(splits.shape, classes):
         fits = spaces_that_fit(splits.shape, classes)

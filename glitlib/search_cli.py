@@ -440,7 +440,7 @@ def eval_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_weights(args: argparse.ArgumentParser, run_kw: dict[str, Any]) -> int:
+def _eval_weights(args: argparse.Namespace, run_kw: dict[str, Any]) -> int:
     """Released weights on ImageNet's official val images (DeiT's eval transform)."""
     from .evaluate import accuracy
     from .imagenet import imagenet_val

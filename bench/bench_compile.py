@@ -22,11 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from glitlib import SPACES, Arch, stage2
-from glitlib.costs import CostModel
-from glitlib.data import batch_at, load_digits
-from glitlib.model import GLiT
-from glitlib.sampling import MacsSampler
-from glitlib.supernet import Supernet
+from glitlib.data.memory import load_digits
+from glitlib.data.source import batch_at
+from glitlib.model.costs import CostModel
+from glitlib.model.glit import GLiT
+from glitlib.nas.sampling import MacsSampler
+from glitlib.nas.supernet import Supernet
 
 ARCH = {"blocks": [{"g": 1, "d_k": 8, "d_z": 2, "e": 2, "k": 5}] * 4}
 

@@ -13,7 +13,7 @@ ways to average, each on its own copy of the same supernet:
   reduction with the backward pass.
 
 Two gloo ranks on the CPU (one thread each) run the same paths and batches
-(:func:`glitlib.data.batch_at` shards each global batch; BatchNorm sees its
+(:func:`glitlib.data.source.batch_at` shards each global batch; BatchNorm sees its
 rank's shard), so after the run the three copies must hold the same weights
 (``allclose``), on both ranks. Rounds
 alternate between the three; each figure is the median over rounds of wall
@@ -47,9 +47,10 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from torch.nn.parallel import DistributedDataParallel
 
 import glitlib as gl
-from glitlib.config import TrainConfig
-from glitlib.data import TensorData, batch_at, load_digits
-from glitlib.train import configure_optimizer
+from glitlib.config.recipes import TrainConfig
+from glitlib.data.memory import load_digits
+from glitlib.data.source import TensorData, batch_at
+from glitlib.train.loop import configure_optimizer
 
 STRATEGIES = ("per_param", "bucketed", "ddp")
 

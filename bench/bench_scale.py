@@ -7,7 +7,7 @@ a) supernet training: one SPOS step (forward, backward, AdamW) of the path
    heads per block free) and stage 2 (``stage2`` around GLiT-Tiny's
    distribution: ``d_k, d_z, e, k`` free);
 b) candidate evaluation: BatchNorm recalibration of a path (one batch of
-   ``--batch`` images through :class:`glitlib.evaluate.Evaluator`) then its
+   ``--batch`` images through :class:`glitlib.nas.evaluator.Evaluator`) then its
    accuracy on ``--held-out`` images; DeiT-Tiny runs inference on as many
    images (recalibration batch + held-out). The default held-out count is twice
    the batch, the mix of SPOS (200 x 128 recalibration images against 50,000
@@ -49,8 +49,8 @@ import torch
 from bench_model import _infer, _train, common_flags, context, report, side_by_side
 
 import glitlib as gl
-from glitlib.data import TensorData
-from glitlib.evaluate import Evaluator
+from glitlib.data.source import TensorData
+from glitlib.nas.evaluator import Evaluator
 
 DEIT_MACS = 1_253_683_200  # DeiT-Tiny, one 224 px image, attention matmuls included
 
@@ -235,7 +235,7 @@ def write_book_summary(saved: dict, args: argparse.Namespace) -> None:
     """The few figures chapter 13 turns into GPU-hours: glitlib / DeiT-Tiny ratios of
     images per second (supernet and evaluation: the mean of the two stages) and the
     assumed GPU throughput of DeiT-Tiny."""
-    from glitlib.io import write_json
+    from glitlib.runtime.files import write_json
 
     def mean(d: dict, keys: tuple[str, ...]) -> float:
         return round(sum(d[k] for k in keys) / len(keys), 4)

@@ -29,11 +29,15 @@ import torch
 import torch.nn.functional as F
 
 from glitlib import SPACES, stage1
-from glitlib.config import SearchConfig
-from glitlib.data import batch_at, load_digits
-from glitlib.evaluate import Evaluator
-from glitlib.io import read_json
-from glitlib.train import TrainConfig, configure_optimizer, train_supernet
+from glitlib.config.recipes import SupernetConfig
+from glitlib.config.search import SearchConfig
+from glitlib.data.memory import load_digits
+from glitlib.data.source import batch_at
+from glitlib.nas.evaluator import Evaluator
+from glitlib.nas.training import train_supernet
+from glitlib.runtime.context import Runtime
+from glitlib.runtime.files import read_json
+from glitlib.train.loop import configure_optimizer
 
 
 def eval_rate(net, splits, n: int, bn_batches: int) -> float:
@@ -53,7 +57,7 @@ def step_times(net, splits, rounds: int, steps: int) -> tuple[float, float]:
     arch = net.paths.sample(random.Random(0))
     model = net.extract(arch).train()
     net.train()
-    cfg = TrainConfig()
+    cfg = SupernetConfig()
     opts = {"supernet": configure_optimizer(net, cfg), "standalone": configure_optimizer(
         model, cfg)}
     runs = {"supernet": lambda x: net(x, arch), "standalone": model}
@@ -106,8 +110,8 @@ def main() -> None:
           f"device {args.device}")
     splits = load_digits(0).to(args.device)
     space = SPACES["digits"]
-    net = train_supernet(stage1(space), splits.train, TrainConfig(steps=100),
-                         device=args.device, progress=False)
+    quiet = Runtime(args.device, progress=False)
+    net = train_supernet(stage1(space), splits.train, SupernetConfig(steps=100), 0, quiet)
     bn = SearchConfig().bn_batches  # what glit search uses
     size = SearchConfig().bn_batch_size
     print(f"evaluations/s, {bn} BN batch(es) of {size}: {eval_rate(net, splits, 100, bn):.1f}")
@@ -117,8 +121,7 @@ def main() -> None:
           f"ratio {sup / alone:.3f}")
     print("\nprofile: 100 supernet training steps (tottime)")
     print(profile(lambda: train_supernet(stage1(space), splits.train,
-                                         TrainConfig(steps=100), device=args.device,
-                                         progress=False)))
+                                         SupernetConfig(steps=100), 0, quiet)))
     print("\nprofile: 100 candidate evaluations (tottime)")
     print(profile(lambda: eval_rate(net, splits, 100, bn)))
     if args.search:

@@ -1,14 +1,15 @@
-"""The library's own error types.
+"""The library's own error types: one home for every problem a user can fix.
 
-Each is a problem the user can fix (a bad value, file, folder or dataset), and
-its message is one line that names the problem and the fix. The ``glit`` command
-prints exactly these as one line; anything else is a bug and keeps its traceback.
+Each is a problem the user can fix (a bad value, file, folder, dataset or
+architecture), and its message is one line that names the problem and the fix.
+The ``glit`` command prints exactly these as one line; anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
 
 __all__ = ["GlitError", "ConfigError", "DataError", "OutputError", "CheckpointError",
-           "BudgetError"]
+           "BudgetError", "ArchitectureError", "WeightsError", "ReplayError"]
 
 
 class GlitError(Exception):
@@ -24,7 +25,7 @@ class DataError(GlitError, ValueError):
 
 
 class OutputError(GlitError):
-    """An output folder that cannot be used (in use, not ours, not writable)."""
+    """An output folder that cannot be used (in use, not ours, not writable, full)."""
 
 
 class CheckpointError(GlitError, ValueError):
@@ -33,3 +34,15 @@ class CheckpointError(GlitError, ValueError):
 
 class BudgetError(GlitError, ValueError):
     """A MACs limit no architecture of the path space can meet."""
+
+
+class ArchitectureError(GlitError, ValueError):
+    """An architecture or search space that cannot exist; the message says why."""
+
+
+class WeightsError(GlitError, ValueError):
+    """A weights file or state dict that does not fit the model."""
+
+
+class ReplayError(GlitError, ValueError):
+    """A candidate list that is not the record of a search (empty, unscored, out of order)."""

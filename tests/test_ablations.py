@@ -6,17 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from glitlib.ablations import METHODS, ablation_base, collect, method_config
-from glitlib.config import EvolutionConfig
+from glitlib.config.recipes import EvolutionConfig
 from glitlib.errors import ConfigError
-from glitlib.io import read_json
+from glitlib.runtime.context import Runtime
+from glitlib.runtime.files import read_json
+from glitlib.studies.ablations import METHODS, ablation_base, collect, method_config
+
+QUIET = Runtime(progress=False)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ablations"
 
 
 def _budget(cfg) -> dict[str, int]:
     """What a config may spend: supernet steps, candidate budget, retrainings."""
-    from glitlib.ablations import _stage1_candidates
+    from glitlib.studies.ablations import _stage1_candidates
 
     cfg = cfg.resolve()
     evo = cfg.evolution.population * cfg.evolution.generations
@@ -54,7 +57,7 @@ def test_each_method_is_what_its_name_says():
 
 def _tiny():
     b = ablation_base()
-    return replace(b, retrain_candidates=1, bn_batch_size=64, enumerate_small=False,
+    return replace(b, retrain_candidates=1, bn_batch_size=64, exhaustive_small=False,
                    supernet=replace(b.supernet, steps=10),
                    evolution=EvolutionConfig(population=4, generations=2, parents=2),
                    retrain=replace(b.retrain, steps=6, ckpt_every=3))
@@ -63,7 +66,7 @@ def _tiny():
 @pytest.fixture(scope="module")
 def tiny_ablation(tmp_path_factory):
     out = tmp_path_factory.mktemp("ablate") / "run"
-    return out, collect(out, [0], ["hierarchical", "random"], base=_tiny(), progress=False)
+    return out, collect(out, [0], ["hierarchical", "random"], base=_tiny(), rt=QUIET)
 
 
 def test_compute_is_counted_from_what_each_run_did(tiny_ablation):
@@ -95,7 +98,7 @@ def test_a_finished_ablation_is_read_back_not_rerun(tiny_ablation):
     settings = {"ablations.json", "config.json", ".glitlib-run.json"}  # rewritten, same content
     stamps = {p: p.stat().st_mtime_ns for p in files if p.name not in settings}
     assert any(p.suffix == ".pt" for p in stamps)
-    again = collect(out, [0], ["hierarchical", "random"], base=_tiny(), progress=False)
+    again = collect(out, [0], ["hierarchical", "random"], base=_tiny(), rt=QUIET)
     assert again == result
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
@@ -114,8 +117,8 @@ def test_cli_refuses_an_unknown_method(tmp_path):
 
 def test_shipped_ablations_come_out_of_the_code(tmp_path, one_thread):
     """A cheap sample of ``glit ablate --out data/ablations`` reproduces the shipped numbers."""
-    from glitlib.ablations import _middle_network, _retrained
-    from glitlib.arch import with_local
+    from glitlib.model.space import with_local
+    from glitlib.studies.ablations import _middle_network, _retrained
 
     abl = read_json(DATA / "ablations.json")
     base = ablation_base()

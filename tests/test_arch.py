@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import glitlib as gl
-from glitlib.arch import SearchSpace
+from glitlib.model.space import SearchSpace
 
 
 def test_presets_follow_the_paper():

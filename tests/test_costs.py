@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import glitlib as gl
-from glitlib.arch import SearchSpace
+from glitlib.model.space import SearchSpace
 
 # Small spaces of different shapes, so the property test covers many layouts.
 SMALL_SPACES = [

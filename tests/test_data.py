@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from glitlib.data import batch_at, load_cifar10, load_digits, load_image_folder
+from glitlib.data.memory import load_cifar10, load_digits, load_image_folder
+from glitlib.data.source import batch_at
 from glitlib.errors import DataError
 
 

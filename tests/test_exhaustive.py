@@ -13,10 +13,13 @@ import pytest
 
 from glitlib import SearchConfig, TrainConfig
 from glitlib.cli import main
-from glitlib.config import fingerprint
+from glitlib.config.checks import fingerprint
 from glitlib.errors import ConfigError
-from glitlib.exhaustive import Table, all_networks, check_config, replay_search, summarize
-from glitlib.io import read_json
+from glitlib.runtime.context import Runtime
+from glitlib.runtime.files import read_json
+from glitlib.studies.truth import Table, all_networks, check_config, replay_search, summarize
+
+QUIET = Runtime(progress=False)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "digits_enumeration"
@@ -67,11 +70,12 @@ def test_a_sample_of_the_command_reproduces_the_shipped_numbers(tmp_path, capsys
 
 
 def test_replay_finds_what_the_search_finds_by_retraining(tmp_path):
-    from glitlib.search import load_splits, run_search
+    from glitlib.data.load import load_splits
+    from glitlib.nas.pipeline import run_search
 
     short = TrainConfig(steps=30, batch_size=64)
     cfg = SearchConfig(space=str(SPACE), supernet=short, retrain=short, rank_sample=0)
-    summary = run_search(cfg, tmp_path / "search", progress=False)
+    summary = run_search(cfg, tmp_path / "search", rt=QUIET)
     resolved = check_config(cfg)
     splits = load_splits(resolved)
     table = Table(tmp_path / "table", resolved, splits, all_networks(resolved.search_space()))

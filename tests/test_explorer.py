@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import glitlib as gl
-from glitlib import explorer as ex
+from glitlib.studies import explorer as ex
 
 TINY = gl.get_space("tiny")
 DEIT = gl.get_arch("deit-tiny")[1]
@@ -15,7 +15,7 @@ GLIT = gl.get_arch("glit-tiny")[1]
 
 
 def test_import_does_not_load_ipywidgets():
-    code = "import sys, glitlib.explorer; print('ipywidgets' in sys.modules)"
+    code = "import sys, glitlib.studies.explorer; print('ipywidgets' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=300)
     assert done.stdout.strip() == "False"
@@ -42,14 +42,25 @@ def test_describe_blocks_match_the_layer_list():
 
 
 def test_ratios_are_to_deit_tiny():
-    assert ex.all_global(TINY) == DEIT
-    assert ex.all_global(TINY).name == "DeiT-Tiny"
+    assert ex.reference_arch(TINY) == DEIT
+    assert ex.reference_arch(TINY).name == "DeiT-Tiny"
     info = ex.describe(TINY, GLIT)
     deit = gl.count(TINY, DEIT)
     assert info["reference"] == "DeiT-Tiny"
     assert info["macs_ratio"] == gl.count(TINY, GLIT).macs / deit.macs
     assert info["params_ratio"] == gl.count(TINY, GLIT).params / deit.params
     assert ex.describe(TINY, DEIT)["macs_ratio"] == 1.0
+
+
+def test_explorer_and_search_budget_agree_on_the_all_global_network():
+    """One rule: the explorer's reference is the network whose MACs are the default limit."""
+    for space in gl.SPACES.values():
+        ref = ex.reference_arch(space)
+        assert ref.blocks == gl.all_global(space).blocks
+        assert gl.count(space, ref).macs == gl.default_max_macs(space)
+        assert ref.distribution == (space.num_heads,) * space.depth
+    digits = gl.SPACES["digits"]
+    assert ex.describe(digits, gl.all_global(digits))["macs"] == gl.default_max_macs(digits)
 
 
 def test_edits_change_macs_as_the_counter_says():

@@ -9,21 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
-import glitlib.imagenet as imagenet
-from glitlib.data import BatchSource
+import glitlib.data.imagenet as imagenet
+from glitlib.data.heldout import check_heldout, heldout_indices, heldout_record
+from glitlib.data.imagenet import StreamingSource, load_imagenet, make_transforms
+from glitlib.data.source import BatchSource
+from glitlib.data.standin import WNIDS, write_standin
 from glitlib.errors import DataError
-from glitlib.imagenet import (
-    WNIDS,
-    LoaderSettings,
-    StreamingSource,
-    check_heldout,
-    heldout_indices,
-    heldout_record,
-    load_imagenet,
-    make_transforms,
-    write_standin,
-)
-from glitlib.io import read_json, write_json
+from glitlib.runtime.context import LoaderSettings
+from glitlib.runtime.files import read_json, write_json
 
 SIZE = 24  # pixels a side the model sees: tiny, so the tests stay fast
 

@@ -9,6 +9,7 @@ from timm.layers import Attention, Mlp
 from timm.layers import PatchEmbed as TimmPatchEmbed
 
 import glitlib as gl
+from glitlib.model.layers import _depthwise_tokens, banded_depthwise
 
 torch.manual_seed(0)
 
@@ -90,7 +91,7 @@ def test_banded_depthwise_equals_depthwise_conv(t, k):
     x = torch.randn(3, 6, t, requires_grad=True)
     conv = torch.nn.Conv1d(6, 6, k, padding=k // 2, groups=6)
     expected = conv(x)
-    got = gl.layers.banded_depthwise(x, conv.weight, conv.bias)
+    got = banded_depthwise(x, conv.weight, conv.bias)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     g = torch.randn_like(expected)
     want = torch.autograd.grad(expected, (x, conv.weight, conv.bias), g)
@@ -218,7 +219,7 @@ def test_local_heads_depthwise_weight_gradient_at_glit_tiny_width():
     x = torch.randn(8, 197, 768, requires_grad=True)
     weight = torch.randn(768, 1, 45, requires_grad=True)
     bias = torch.randn(768, requires_grad=True)
-    y = gl.layers._depthwise_tokens(x, weight, bias)
+    y = _depthwise_tokens(x, weight, bias)
     assert y.is_contiguous()  # channels-last output: the (B, T, C) view needs no copy
     expected = F.conv1d(x.transpose(1, 2), weight, bias, padding=22, groups=768).transpose(1, 2)
     torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-4)

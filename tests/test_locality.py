@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import glitlib as gl
-from glitlib.arch import LOCAL_KINDS, SearchSpace, with_local
-from glitlib.layers import LocalHeads2d, WindowHeads, window_mask
+from glitlib.model.layers import LocalHeads2d, WindowHeads, window_mask
+from glitlib.model.space import LOCAL_KINDS, SearchSpace, with_local
 
 DIGITS = gl.SPACES["digits"]
 # A second layout: 4x4 grid of 8x8 RGB patches, 4 heads, d/N = 8.

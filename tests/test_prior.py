@@ -5,10 +5,11 @@ import random
 
 import pytest
 
-from glitlib.arch import ArchitectureError, get_space
-from glitlib.config import SearchConfig
-from glitlib.paths import PathSpace, joint, stage1, stage2
-from glitlib.search import first_paths
+from glitlib.config.search import SearchConfig
+from glitlib.errors import ArchitectureError
+from glitlib.model.space import get_space
+from glitlib.nas.paths import PathSpace, joint, stage1, stage2
+from glitlib.nas.pipeline import first_paths
 
 SPACE = get_space("digits")
 
@@ -72,12 +73,15 @@ def test_an_unknown_prior_is_refused_naming_the_choices():
 def test_supernet_checkpoint_keeps_its_prior(tmp_path):
     from dataclasses import replace
 
-    from glitlib.data import load_digits
-    from glitlib.train import load_supernet, train_supernet
+    from glitlib.data.memory import load_digits
+    from glitlib.nas.training import load_supernet, train_supernet
+    from glitlib.runtime.context import Runtime
+    from glitlib.train.loop import Checkpoint
 
     cfg = replace(SearchConfig().supernet, steps=2, batch_size=16)
     paths = joint(SPACE, "heads")
-    train_supernet(paths, load_digits(0).train, cfg, tmp_path / "s.pt", progress=False)
+    train_supernet(paths, load_digits(0).train, cfg, 0, Runtime(progress=False),
+                   Checkpoint(tmp_path / "s.pt"))
     net, _ = load_supernet(tmp_path / "s.pt")
     assert net.paths.prior == "heads"
 
@@ -86,7 +90,7 @@ def test_cli_supernet_trains_under_the_prior_it_was_given(tmp_path):
     import subprocess
     import sys
 
-    from glitlib.train import load_supernet
+    from glitlib.nas.training import load_supernet
 
     r = subprocess.run([sys.executable, "-m", "glitlib", "supernet", "--stage", "joint",
                         "--sampling-prior", "heads", "--steps", "2", "--batch-size", "8",

@@ -6,16 +6,17 @@ import math
 import pytest
 
 from glitlib import SPACES, Arch, CostModel, stage1
-from glitlib.budget import default_max_macs
-from glitlib.config import EvolutionConfig
-from glitlib.evolution import enumerate_search, feasible_paths
-from glitlib.ranking import (
+from glitlib.model.costs import default_max_macs
+from glitlib.nas.exhaustive import Exhaustive, feasible_paths
+from glitlib.nas.ranking import (
     bootstrap_interval,
     kendall_tau,
     precision_at_k,
     ranking_report,
     standard_error,
 )
+from glitlib.nas.strategy import run_strategy
+from glitlib.runtime.context import Runtime
 
 
 def test_kendall_tau_matches_scipy_without_ties():
@@ -68,9 +69,10 @@ def test_enumeration_scores_each_feasible_path_once(tmp_path):
     paths = stage1(space)
     archs = feasible_paths(paths, default_max_macs(space), 1000)
     calls = []
-    found = enumerate_search(paths, lambda a: calls.append(a) or 0.5, EvolutionConfig(),
-                             archs, tmp_path / "s.json", progress=False)
+    quiet = Runtime(progress=False)
+    found = run_strategy(Exhaustive(paths, archs), lambda a: calls.append(a) or 0.5,
+                         tmp_path / "s.json", rt=quiet)
     assert [c.arch for c in found] == archs == calls
-    again = enumerate_search(paths, lambda a: 1 / 0, EvolutionConfig(), archs,
-                             tmp_path / "s.json", resume=True, progress=False)
+    again = run_strategy(Exhaustive(paths, archs), lambda a: 1 / 0, tmp_path / "s.json",
+                         resume=True, rt=quiet)
     assert again == found  # resumed: nothing scored twice

@@ -7,18 +7,19 @@ import sys
 import pytest
 
 import glitlib
-from glitlib import replay
-from glitlib.budget import default_max_macs
-from glitlib.config import EvolutionConfig
+from glitlib.config.recipes import EvolutionConfig
 from glitlib.errors import GlitError
-from glitlib.evolution import evolve, next_generation
-from glitlib.records import Candidate, best_candidates
+from glitlib.model.costs import default_max_macs
+from glitlib.nas.evolution import Evolution
+from glitlib.nas.records import Candidate, best_candidates
+from glitlib.nas.strategy import run_strategy
+from glitlib.runtime.context import Runtime
+from glitlib.studies import replay
 
 SPACE = glitlib.get_space("digits")
 PATHS = glitlib.stage2(SPACE, (3, 2, 1, 0))
 LIMIT = default_max_macs(SPACE)
-CFG = EvolutionConfig(population=8, generations=5, parents=3, max_macs=LIMIT,
-                      seed=0).resolve()
+CFG = EvolutionConfig(population=8, generations=5, parents=3)
 
 
 def stand_in(arch: glitlib.Arch) -> float:
@@ -29,7 +30,9 @@ def stand_in(arch: glitlib.Arch) -> float:
 @pytest.fixture(scope="module")
 def search(tmp_path_factory):
     path = tmp_path_factory.mktemp("replay") / "search.json"
-    return evolve(PATHS, stand_in, CFG, state_file=path, progress=False), path
+    found = run_strategy(Evolution(PATHS, CFG, LIMIT, seed=0), stand_in, path,
+                         rt=Runtime(progress=False))
+    return found, path
 
 
 def made_up(generations, scores=None):
@@ -41,7 +44,7 @@ def made_up(generations, scores=None):
 
 
 def test_import_does_not_load_ipywidgets():
-    code = "import sys, glitlib.replay; print('ipywidgets' in sys.modules)"
+    code = "import sys, glitlib.studies.replay; print('ipywidgets' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=300)
     assert done.stdout.strip() == "False"
@@ -62,10 +65,9 @@ def test_each_frame_regenerates_its_children(search):
     """Handing a frame's earlier candidates to the search rebuilds its generation."""
     cands, _ = search
     frames = replay.generation_frames(cands, CFG.parents)
-    seen: set = set()
-    cm = glitlib.CostModel(SPACE)
+    evolution = Evolution(PATHS, CFG, LIMIT, seed=0)
     for f in frames:
-        again = next_generation(PATHS, cm, CFG, seen, list(f.earlier), f.generation)
+        again = evolution.children(f.earlier, f.generation)
         assert again == [c.arch for c in f.children]
         assert list(f.parents) == best_candidates(list(f.earlier), CFG.parents)
     assert frames[0].parents == ()

@@ -5,33 +5,26 @@ import json
 import os
 import pickle
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import glitlib as gl
-from glitlib import io as gio
+from glitlib.data.memory import load_cifar10
 from glitlib.errors import CheckpointError, ConfigError, DataError, OutputError
-from glitlib.rundir import LOCK, MARKER, RunDir
+from glitlib.runtime import files as gio
+from glitlib.runtime.context import Runtime
+from glitlib.runtime.rundir import LOCK, MARKER, RunDir
+
+QUIET = Runtime(progress=False)
 
 
-def glit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "glitlib", *args], capture_output=True,
-                          text=True, timeout=3600)
 
 
-def one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
-def supernet_dir(tmp_path_factory) -> Path:
+def supernet_dir(glit, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("s") / "s"
     r = glit("supernet", "--steps", "3", "--batch-size", "16", "--out", str(out), "--quiet")
     assert r.returncode == 0, r.stderr
@@ -39,32 +32,33 @@ def supernet_dir(tmp_path_factory) -> Path:
 
 
 # -- the output folder ------------------------------------------------------------------
-def test_overwrite_never_deletes_a_users_project(tmp_path):
+def test_overwrite_never_deletes_a_users_project(cli, one_line_error, tmp_path):
     proj = tmp_path / "project"
     (proj / "src").mkdir(parents=True)
     (proj / "src" / "main.py").write_text("print('mine')")
     (proj / "NOTES.md").write_text("precious")
     (proj / "config.json").write_text("{}")  # looks like a run, is not one
-    r = glit("supernet", "--steps", "2", "--out", str(proj), "--overwrite")
+    r = cli("supernet", "--steps", "2", "--out", str(proj), "--overwrite")
     one_line_error(r, "not a glit output folder")
     assert (proj / "src" / "main.py").read_text() == "print('mine')"
     assert (proj / "NOTES.md").read_text() == "precious"
 
 
-def test_overwrite_refuses_a_run_folder_holding_foreign_files(supernet_dir, tmp_path):
+def test_overwrite_refuses_a_run_folder_holding_foreign_files(cli, one_line_error, supernet_dir,
+                                                              tmp_path):
     import shutil
 
     run = tmp_path / "run"
     shutil.copytree(supernet_dir, run)
     (run / "NOTES.md").write_text("precious")
-    r = glit("supernet", "--steps", "2", "--out", str(run), "--overwrite")
+    r = cli("supernet", "--steps", "2", "--out", str(run), "--overwrite")
     one_line_error(r, "NOTES.md", "did not write")
     assert (run / "NOTES.md").read_text() == "precious" and (run / "supernet.pt").exists()
 
 
-def test_overwrite_never_deletes_an_input_of_the_same_command(supernet_dir):
+def test_overwrite_never_deletes_an_input_of_the_same_command(cli, one_line_error, supernet_dir):
     before = (supernet_dir / "supernet.pt").read_bytes()
-    r = glit("evolve", "--supernet", str(supernet_dir / "supernet.pt"), "--out",
+    r = cli("evolve", "--supernet", str(supernet_dir / "supernet.pt"), "--out",
              str(supernet_dir), "--overwrite", "--population", "2", "--generations", "1")
     one_line_error(r, "input of this command")
     assert (supernet_dir / "supernet.pt").read_bytes() == before
@@ -82,41 +76,37 @@ def test_overwrite_deletes_exactly_what_glit_wrote(supernet_dir, tmp_path):
     assert sorted(p.name for p in run.iterdir()) == sorted([MARKER, LOCK])
 
 
-def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
+def test_a_second_writer_is_refused_while_the_first_holds_the_lock(cli, one_line_error, tmp_path):
     out = tmp_path / "busy"
     with RunDir(out):
-        r = glit("supernet", "--steps", "2", "--out", str(out), "--overwrite")
+        r = cli("supernet", "--steps", "2", "--out", str(out), "--overwrite")
         one_line_error(r, "in use by another glit run", f"pid {os.getpid()}")
         with pytest.raises(OutputError, match="in use"):
             RunDir(out, resume=True)
     RunDir(out, resume=True).close()  # released with the first writer
 
 
-def test_resume_refuses_a_stage_of_another_run(tmp_path):
+def test_resume_refuses_a_stage_of_another_run(tiny_config, tmp_path):
     from dataclasses import replace
 
-    from test_search_cli import tiny_config
-
-    from glitlib.search import run_search
+    from glitlib.nas.pipeline import run_search
 
     cfg = replace(tiny_config(), stages=1, retrain_candidates=1)
-    run_search(cfg, tmp_path / "r", progress=False)
+    run_search(cfg, tmp_path / "r", rt=QUIET)
     result = tmp_path / "r" / "single_stage" / "result.json"
     data = json.loads(result.read_text())
     data["run"] = "0" * 16  # as if a concurrent run with other settings had written it
     result.write_text(json.dumps(data))
     (tmp_path / "r" / "summary.json").unlink()
     with pytest.raises(CheckpointError, match="belongs to another run"):
-        run_search(cfg, tmp_path / "r", resume=True, progress=False)
+        run_search(cfg, tmp_path / "r", resume=True, rt=QUIET)
 
 
-def test_every_file_of_a_run_is_written_atomically(tmp_path, monkeypatch):
+def test_every_file_of_a_run_is_written_atomically(tiny_config, tmp_path, monkeypatch):
     """Each file in a finished run folder arrived by os.replace from a temporary."""
     from dataclasses import replace
 
-    from test_search_cli import tiny_config
-
-    from glitlib.search import run_search
+    from glitlib.nas.pipeline import run_search
 
     moved, real = set(), os.replace
 
@@ -127,7 +117,7 @@ def test_every_file_of_a_run_is_written_atomically(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gio.os, "replace", spy)
     out = tmp_path / "r"
-    run_search(replace(tiny_config(), stages=1, retrain_candidates=1), out, progress=False)
+    run_search(replace(tiny_config(), stages=1, retrain_candidates=1), out, rt=QUIET)
     files = {p.resolve() for p in out.rglob("*") if p.is_file() and p.name != LOCK}
     assert {p.name for p in files} >= {"arch.json", "distribution.png", "summary.json"}
     assert files <= moved, sorted(str(p) for p in files - moved)
@@ -206,9 +196,9 @@ def test_os_faults_are_one_line_naming_path_and_problem(tmp_path, monkeypatch):
         gio.load_checkpoint(tmp_path / "x.json")
 
 
-def test_out_under_a_regular_file_and_read_only_out(tmp_path):
+def test_out_under_a_regular_file_and_read_only_out(cli, one_line_error, tmp_path):
     (tmp_path / "file").write_text("x")
-    r = glit("supernet", "--steps", "2", "--out", str(tmp_path / "file" / "run"))
+    r = cli("supernet", "--steps", "2", "--out", str(tmp_path / "file" / "run"))
     one_line_error(r, "is a file")
 
 
@@ -224,7 +214,7 @@ def test_read_only_out_is_one_line(tmp_path, monkeypatch, capsys):
     assert len(err) == 1 and "read-only" in err[0] and str(tmp_path / "ro") in err[0]
 
 
-def test_symlinked_out_with_overwrite(supernet_dir, tmp_path):
+def test_symlinked_out_with_overwrite(glit, supernet_dir, tmp_path):
     import shutil
 
     real = tmp_path / "real"
@@ -246,16 +236,16 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_a_crafted_cifar_batch_cannot_run_code(tmp_path):
+def test_a_crafted_cifar_batch_cannot_run_code(cli, one_line_error, tmp_path):
     base = tmp_path / "cifar-10-batches-py"
     base.mkdir()
     marker = tmp_path / "pwned"
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         (base / name).write_bytes(pickle.dumps({b"data": _Payload(marker), b"labels": [0]}))
     with pytest.raises(DataError, match="malformed.*refused to load posix.system"):
-        gl.data.load_cifar10(tmp_path)
+        load_cifar10(tmp_path)
     assert not marker.exists()
-    r = glit("search", "--dataset", "cifar10", "--data", str(tmp_path), "--out",
+    r = cli("search", "--dataset", "cifar10", "--data", str(tmp_path), "--out",
              str(tmp_path / "o"))
     one_line_error(r, "malformed")
     assert not marker.exists()
@@ -265,14 +255,14 @@ def test_a_crafted_cifar_batch_cannot_run_code(tmp_path):
 @pytest.mark.parametrize("field, value", [("num_heads", 0), ("patch_size", 0), ("depth", "4"),
                                           ("depth", 4.0), ("depth", [4]), ("d_k", [1e400]),
                                           ("k", [4])])
-def test_bad_space_json_is_one_line(tmp_path, field, value):
+def test_bad_space_json_is_one_line(cli, one_line_error, tmp_path, field, value):
     doc = gl.SPACES["digits"].to_dict()
     doc[field] = value
     path = tmp_path / "space.json"
     path.write_text(json.dumps(doc).replace("Infinity", "1e400"))
     with pytest.raises(gl.ArchitectureError, match=field):
-        gl.arch.load_space(path)
-    r = glit("info", "--preset", str(path))
+        gl.load_space(path)
+    r = cli("info", "--preset", str(path))
     one_line_error(r, str(path), field)
 
 
@@ -289,7 +279,7 @@ def test_python_api_raises_architecture_error(make):
         make()
 
 
-def test_bad_arch_files_name_the_file_and_the_fix(tmp_path, supernet_dir):
+def test_bad_arch_files_name_the_file_and_the_fix(glit, one_line_error, tmp_path, supernet_dir):
     space, arch = gl.get_arch("deit-tiny")
     doc = arch.to_dict(space)
     doc["blocks"][0]["d_z"] = 2.0
@@ -306,30 +296,30 @@ def test_bad_arch_files_name_the_file_and_the_fix(tmp_path, supernet_dir):
 @pytest.mark.parametrize("damage", [lambda c: c.pop("supernet_accuracy"),
                                     lambda c: c.update(supernet_accuracy="high"),
                                     lambda c: c.update(macs=None)])
-def test_damaged_search_json_names_the_field(tmp_path, damage):
+def test_damaged_search_json_names_the_field(cli, one_line_error, tmp_path, damage):
     cand = {"generation": 0, "arch": [b.to_dict() for b in
                                       gl.stage1(gl.SPACES["digits"]).choices[0][:1] * 4],
             "macs": 1, "params": 1, "supernet_accuracy": 0.5}
     damage(cand)
     f = tmp_path / "search.json"
     f.write_text(json.dumps({"space": gl.SPACES["digits"].to_dict(), "candidates": [cand]}))
-    r = glit("retrain", "--search", str(f), "--out", str(tmp_path / "o"))
+    r = cli("retrain", "--search", str(f), "--out", str(tmp_path / "o"))
     one_line_error(r, str(f), "candidate 0", "field")
 
 
-def test_image_folder_too_small_names_the_fix(tmp_path):
+def test_image_folder_too_small_names_the_fix(cli, one_line_error, tmp_path):
     from PIL import Image
 
     for c in ("a", "b"):
         (tmp_path / c).mkdir()
         for i in range(2):
             Image.new("RGB", (8, 8)).save(tmp_path / c / f"{i}.png")
-    r = glit("search", "--dataset", "folder", "--data", str(tmp_path), "--preset", "cifar",
+    r = cli("search", "--dataset", "folder", "--data", str(tmp_path), "--preset", "cifar",
              "--out", str(tmp_path / "o"))
     one_line_error(r, "has 2 images", "at least 5")
 
 
-def test_a_dataset_that_does_not_fit_names_the_presets_that_do(tmp_path):
+def test_a_dataset_that_does_not_fit_names_the_presets_that_do(cli, one_line_error, tmp_path):
     from PIL import Image
 
     for size, name in ((32, "cifar_like"), (20, "odd")):
@@ -338,12 +328,12 @@ def test_a_dataset_that_does_not_fit_names_the_presets_that_do(tmp_path):
             for i in range(6):
                 Image.new("RGB", (size, size)).save(tmp_path / name / c / f"{i}.png")
     # Without --preset (digits): RGB photos are refused, not shrunk to 8x8 grey.
-    r = glit("search", "--dataset", "folder", "--data", str(tmp_path / "cifar_like"),
+    r = cli("search", "--dataset", "folder", "--data", str(tmp_path / "cifar_like"),
              "--out", str(tmp_path / "o"))
     one_line_error(r, "(3, 32, 32)", "(1, 8, 8)", "use --preset cifar")
-    r = glit("search", "--dataset", "folder", "--data", str(tmp_path / "odd"),
+    r = cli("search", "--dataset", "folder", "--data", str(tmp_path / "odd"),
              "--out", str(tmp_path / "o"))
     one_line_error(r, "(3, 20, 20)", "space JSON")
     assert not (tmp_path / "o").exists()
     with pytest.raises(ConfigError, match="needs a data folder"):
-        gl.config.SearchConfig(dataset="folder").resolve()
+        gl.SearchConfig(dataset="folder").resolve()

@@ -11,10 +11,14 @@ import pytest
 import torch
 
 from glitlib import SearchConfig
-from glitlib.config import RUN_PRESETS, imagenet_preset
-from glitlib.data import load_digits
+from glitlib.config.presets import RUN_PRESETS, imagenet_preset
+from glitlib.config.recipes import SupernetConfig, TrainConfig
+from glitlib.data.memory import load_digits
 from glitlib.errors import ConfigError, DataError
-from glitlib.train import TrainConfig, train_model
+from glitlib.runtime.context import Runtime
+from glitlib.train.standalone import train_model
+
+QUIET = Runtime(progress=False)
 
 IMAGES = 1_281_167 - 50_000  # ImageNet's training images less GLiT's held-out set
 
@@ -40,8 +44,8 @@ def test_presets_hold_the_papers_settings(name):
 
 
 def test_another_batch_keeps_the_epochs_and_scales_the_learning_rate():
-    from glitlib.cli import _parser
-    from glitlib.search_cli import search_config
+    from glitlib.cli import parser as _parser
+    from glitlib.cli.search import search_config
 
     args = _parser().parse_args(["search", "--preset", "imagenet-small", "--data", "/d",
                                  "--retrain-batch-size", "256", "--out", "x"])
@@ -57,12 +61,9 @@ def test_a_preset_needs_the_data_folder():
         imagenet_preset("imagenet-tiny").resolve()
 
 
-def test_runs_made_before_the_held_out_setting_keep_their_fingerprint():
-    cfg = SearchConfig().resolve()
-    assert "heldout_per_class" not in cfg.to_dict()
-    other = replace(cfg, heldout_per_class=2)
-    assert other.to_dict()["heldout_per_class"] == 2
-    assert other.fingerprint() != cfg.fingerprint()
+def test_a_recipe_of_the_wrong_kind_is_refused():
+    with pytest.raises(ConfigError, match="supernet must be a SupernetConfig, got TrainConfig"):
+        SearchConfig(supernet=TrainConfig()).resolve()
 
 
 # -- a run on the ImageNet-layout stand-in ----------------------------------------------
@@ -75,14 +76,14 @@ def _tiny(data) -> SearchConfig:
     return SearchConfig(
         space=SPACE, dataset="imagenet", data_dir=str(data), heldout_per_class=2,
         retrain_candidates=1, rank_sample=0, bn_batch_size=8,
-        supernet=TrainConfig(steps=4, batch_size=8),
+        supernet=SupernetConfig(steps=4, batch_size=8),
         evolution=replace(SearchConfig().evolution, population=3, generations=1),
         retrain=TrainConfig(steps=3, batch_size=8))
 
 
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory):
-    from glitlib.imagenet import write_standin
+    from glitlib.data.standin import write_standin
 
     return write_standin(tmp_path_factory.mktemp("imagenet") / "in", classes=3,
                          train_per_class=10, val_per_class=2, size=20)
@@ -90,12 +91,12 @@ def standin(tmp_path_factory):
 
 def test_the_held_out_files_are_written_once_and_checked_on_resume(standin, tmp_path,
                                                                   one_thread):
-    from glitlib.search import run_search
+    from glitlib.nas.pipeline import run_search
 
     data = tmp_path / "in"
     shutil.copytree(standin, data)
     out = tmp_path / "run"
-    summary = run_search(_tiny(data), out, progress=False)
+    summary = run_search(_tiny(data), out, rt=QUIET)
     held = json.loads((out / "heldout.json").read_text())
     assert held["count"] == 6 and held["per_class"] == 2 and len(held["files"]) == 6
     assert all(f.split("/")[0] in {p.name for p in (data / "train").iterdir()}
@@ -105,9 +106,9 @@ def test_the_held_out_files_are_written_once_and_checked_on_resume(standin, tmp_
     victim = data / "train" / held["files"][0]
     victim.unlink()
     with pytest.raises(DataError, match="held-out set"):
-        run_search(_tiny(data), out, resume=True, progress=False)
+        run_search(_tiny(data), out, resume=True, rt=QUIET)
     shutil.copy(standin / "train" / held["files"][0], victim)
-    again = run_search(_tiny(data), out, resume=True, progress=False)
+    again = run_search(_tiny(data), out, resume=True, rt=QUIET)
     assert again == summary
 
 
@@ -116,13 +117,14 @@ MIXED = {"blocks": [{"g": 1, "d_k": 8, "d_z": 2, "e": 2, "k": 5}] * 4}  # local 
 
 def test_bf16_autocast_trains_in_bf16(one_thread):
     from glitlib import SPACES, Arch
-    from glitlib.evaluate import accuracy
-    from glitlib.train import autocast
+    from glitlib.runtime.device import autocast
+    from glitlib.train.standalone import accuracy
 
     splits, space, arch = load_digits(0), SPACES["digits"], Arch.from_dict(MIXED)
-    cfg = TrainConfig(steps=3, batch_size=32, seed=1)
-    fp32 = train_model(space, arch, splits.train, cfg, progress=False)
-    model = train_model(space, arch, splits.train, cfg, progress=False, precision="bf16")
+    cfg = TrainConfig(steps=3, batch_size=32)
+    fp32 = train_model(space, arch, splits.train, cfg, 1, QUIET)
+    model = train_model(space, arch, splits.train, cfg, 1, Runtime(precision="bf16",
+                                                                  progress=False))
     seen = []
     handle = model.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     with autocast("cpu", "bf16"):
@@ -139,16 +141,16 @@ def test_compiled_retraining_follows_eager(one_thread):
     from glitlib import SPACES, Arch
 
     splits, arch = load_digits(0), Arch.from_dict(MIXED)
-    cfg = TrainConfig(steps=3, batch_size=32, seed=1)
-    eager = train_model(SPACES["digits"], arch, splits.train, cfg, progress=False)
-    compiled = train_model(SPACES["digits"], arch, splits.train, cfg, progress=False,
-                           compile="aot_eager")
+    cfg = TrainConfig(steps=3, batch_size=32)
+    eager = train_model(SPACES["digits"], arch, splits.train, cfg, 1, QUIET)
+    compiled = train_model(SPACES["digits"], arch, splits.train, cfg, 1,
+                           Runtime(compile="aot_eager", progress=False))
     for k, v in eager.state_dict().items():
         assert torch.allclose(v.float(), compiled.state_dict()[k].float(), atol=1e-4), k
 
 
 def test_torchrun_refuses_one_gpu_index_for_every_rank(monkeypatch):
-    from glitlib.distributed import init_from_env
+    from glitlib.runtime.ranks import init_from_env
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="cuda:LOCAL_RANK"):
@@ -163,7 +165,7 @@ def test_released_weights_need_imagenet_val(standin):
 
 
 def test_imagenet_val_reads_val_only(standin):
-    from glitlib.imagenet import imagenet_val
+    from glitlib.data.imagenet import imagenet_val
 
     val = imagenet_val(standin, img_size=16)
     assert len(val) == 6 and val.num_classes == 3 and val.shape == (3, 16, 16)
@@ -172,7 +174,7 @@ def test_imagenet_val_reads_val_only(standin):
 
 
 def test_batches_must_split_evenly_over_ranks(monkeypatch):
-    import glitlib.train as train
+    import glitlib.train.loop as train
 
     with pytest.raises(ConfigError, match="batch_size must be even"):
         SearchConfig(retrain=TrainConfig(batch_size=7, mixup=0.8)).resolve()
@@ -188,7 +190,7 @@ def test_torchrun_gives_each_rank_its_own_gpu_and_nccl(monkeypatch):
     """No GPU here: record what would be started instead of starting it."""
     import torch.distributed as dist
 
-    from glitlib.distributed import init_from_env
+    from glitlib.runtime.ranks import init_from_env
 
     started = {}
     monkeypatch.setenv("WORLD_SIZE", "8")

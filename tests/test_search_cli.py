@@ -5,14 +5,16 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from glitlib.config import EvolutionConfig, SearchConfig
-from glitlib.io import read_json
+from glitlib.config.search import SearchConfig
+from glitlib.runtime.context import Runtime
+from glitlib.runtime.files import read_json
+
+QUIET = Runtime(progress=False)
 
 TINY = ["--supernet-steps", "20", "--retrain-steps", "10", "--population", "6",
         "--generations", "2", "--retrain-candidates", "2", "--rank-sample", "1",
@@ -20,37 +22,16 @@ TINY = ["--supernet-steps", "20", "--retrain-steps", "10", "--population", "6",
 HANG = 3600  # only to stop a hung run; tests wait on files the program writes
 
 
-def tiny_config(**kw) -> SearchConfig:
-    """The Python spelling of TINY."""
-    b = SearchConfig()
-    return replace(b, retrain_candidates=2, rank_sample=1, bn_batches=1, bn_batch_size=64,
-                   supernet=replace(b.supernet, steps=20),
-                   evolution=EvolutionConfig(population=6, generations=2),
-                   retrain=replace(b.retrain, steps=10), **kw)
 
 
-def glit(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", "glitlib", *args], capture_output=True,
-                       text=True, timeout=HANG)
-    if check:
-        assert r.returncode == 0, r.stderr
-        assert r.stderr == "", r.stderr
-    return r
 
 
-def one_line_error(r: subprocess.CompletedProcess, *words: str) -> None:
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
-def searched(tmp_path_factory) -> Path:
+def searched(glit, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("search") / "run"
-    r = glit("search", "--out", str(out), *TINY)
+    r = glit("search", "--out", str(out), *TINY, check=True)
     assert "found:" in r.stdout and "test" in r.stdout
     return out
 
@@ -74,30 +55,57 @@ def test_search_writes_every_output(searched):
                read_json(searched / "stage2" / "search.json")["candidates"])
 
 
-def test_cli_and_python_are_the_same_run(searched, tmp_path):
+def test_cli_and_python_are_the_same_run(tiny_config, searched, tmp_path):
     """The same settings through Python give byte-identical config.json and summary.json."""
-    from glitlib.search import run_search
+    from glitlib.nas.pipeline import run_search
 
-    run_search(tiny_config(), tmp_path / "py", progress=False)
+    run_search(tiny_config(), tmp_path / "py", rt=QUIET)
     for name in ("config.json", "summary.json", "arch.json", "stage1/search.json"):
         assert (tmp_path / "py" / name).read_bytes() == (searched / name).read_bytes(), name
 
 
-def test_config_json_repeats_the_run(searched, tmp_path):
+def test_config_json_repeats_the_run(glit, tiny_config, searched, tmp_path):
     out = tmp_path / "again"
-    glit("search", "--config", str(searched / "config.json"), "--out", str(out), "--quiet")
+    glit("search", "--config", str(searched / "config.json"), "--out", str(out), "--quiet",
+         check=True)
     assert (out / "summary.json").read_bytes() == (searched / "summary.json").read_bytes()
     # The Python API given the same file resolves to the very same run.
     saved = SearchConfig.from_dict(read_json(searched / "config.json"))
     assert saved.resolve() == tiny_config().resolve()
-    assert saved.fingerprint() == tiny_config().resolve().fingerprint()
+    assert saved.resolve().fingerprint() == tiny_config().resolve().fingerprint()
 
 
-def test_one_seed_seeds_every_part():
+def test_one_seed_and_one_limit_without_copies(tiny_config):
+    """The run has one seed and one MACs limit; no recipe holds a copy to drift from them."""
+    from dataclasses import fields
+
     cfg = tiny_config(seed=7).resolve()
-    assert cfg.supernet.seed == cfg.evolution.seed == cfg.retrain.seed == 7
+    assert cfg.seed == 7 and cfg.max_macs == 1_367_904
+    for recipe in (cfg.supernet, cfg.evolution, cfg.retrain):
+        assert not {"seed", "max_macs"} & {f.name for f in fields(recipe)}
     assert cfg.evolution.mutations == cfg.evolution.crossovers == 3  # half the population
-    assert cfg.supernet.warmup_steps == 2 and cfg.max_macs == 1_367_904
+    assert cfg.supernet.warmup_steps == 2
+
+
+def test_one_field_given_keeps_the_other_defaults():
+    """A recipe's defaults are its own: giving one field changes nothing else."""
+    from glitlib.config.recipes import SupernetConfig, TrainConfig
+
+    cfg = SearchConfig(supernet=SupernetConfig(lr=1e-3), retrain=TrainConfig(lr=1e-3))
+    assert cfg.supernet.steps == SearchConfig().supernet.steps == 500
+    assert cfg.retrain.steps == SearchConfig().retrain.steps == 300
+    assert cfg.retrain.ckpt_every == 100 and cfg.supernet.ckpt_every == 200
+
+
+def test_a_resolved_config_is_its_own_type(tiny_config):
+    from glitlib.config.search import ResolvedConfig
+    from glitlib.errors import ConfigError
+
+    resolved = tiny_config().resolve()
+    assert isinstance(resolved, ResolvedConfig) and resolved.resolve() is resolved
+    assert not isinstance(tiny_config(), ResolvedConfig)
+    with pytest.raises(ConfigError, match="SearchConfig.resolve"):
+        ResolvedConfig()  # only resolve() makes one
 
 
 def test_test_split_read_once_after_every_decision(searched):
@@ -107,17 +115,17 @@ def test_test_split_read_once_after_every_decision(searched):
     assert 0 <= summary["test_accuracy"] <= 1
 
 
-def test_info_reads_the_found_architecture(searched):
-    r = glit("info", "--arch", str(searched / "arch.json"), "--json")
+def test_info_reads_the_found_architecture(glit, searched):
+    r = glit("info", "--arch", str(searched / "arch.json"), "--json", check=True)
     info = json.loads(r.stdout)
     summary = read_json(searched / "summary.json")
     assert info["macs"] == summary["macs"] and info["params"] == summary["params"]
     assert info["distribution"] == summary["distribution"]
 
 
-def test_eval_command_json_and_own_split(searched):
+def test_eval_command_json_and_own_split(glit, one_line_error, searched):
     ckpt = searched / "stage2" / "retrain" / "candidate0.pt"
-    r = glit("eval", "--checkpoint", str(ckpt), "--split", "val", "--json")
+    r = glit("eval", "--checkpoint", str(ckpt), "--split", "val", "--json", check=True)
     row = read_json(searched / "stage2" / "retrain" / "candidate0.json")
     out = json.loads(r.stdout)
     assert out["accuracy"] == row["val_accuracy"] and out["images"] == 360
@@ -125,9 +133,10 @@ def test_eval_command_json_and_own_split(searched):
     one_line_error(r, "seed 0", "drop --seed")
 
 
-def test_retrain_reads_space_and_data_from_search_json(searched, tmp_path):
+def test_retrain_reads_space_and_data_from_search_json(glit, one_line_error, searched, tmp_path):
     r = glit("retrain", "--search", str(searched / "stage1" / "search.json"), "--out",
-             str(tmp_path / "r"), "--retrain-candidates", "1", "--steps", "5", "--quiet")
+             str(tmp_path / "r"), "--retrain-candidates", "1", "--steps", "5", "--quiet",
+             check=True)
     assert "best of 1" in r.stdout
     assert read_json(tmp_path / "r" / "arch.json")["space"]["name"] == "digits"
     r = glit("retrain", "--search", str(searched / "stage1" / "search.json"), "--out",
@@ -135,68 +144,68 @@ def test_retrain_reads_space_and_data_from_search_json(searched, tmp_path):
     one_line_error(r, "seed 0", "--seed 3")
 
 
-def test_refuses_existing_output_directory(searched):
+def test_refuses_existing_output_directory(glit, one_line_error, searched):
     before = (searched / "summary.json").read_bytes()
     r = glit("search", "--out", str(searched), *TINY, check=False)
     one_line_error(r, "already exists", "--resume", "--overwrite")
     assert (searched / "summary.json").read_bytes() == before
 
 
-def test_resume_of_finished_search_repeats_its_result(searched):
+def test_resume_of_finished_search_repeats_its_result(glit, searched):
     before = read_json(searched / "summary.json")
-    r = glit("search", "--out", str(searched), "--resume", *TINY)
+    r = glit("search", "--out", str(searched), "--resume", *TINY, check=True)
     assert read_json(searched / "summary.json") == before
     assert "found:" in r.stdout
 
 
-def test_resume_with_other_settings_is_refused(searched):
+def test_resume_with_other_settings_is_refused(glit, one_line_error, searched):
     args = [a if a != "20" else "21" for a in TINY]
     r = glit("search", "--out", str(searched), "--resume", *args, check=False)
     one_line_error(r, "other settings", "supernet.steps")
 
 
-def test_impossible_macs_limit(tmp_path):
+def test_impossible_macs_limit(glit, one_line_error, tmp_path):
     r = glit("search", "--out", str(tmp_path / "o"), "--max-macs", "1000", *TINY,
              check=False)
     one_line_error(r, "no architecture meets", "MACs")
     assert not (tmp_path / "o").exists()
 
 
-def test_corrupted_and_truncated_checkpoints(searched, tmp_path):
+def test_corrupted_and_truncated_checkpoints(cli, one_line_error, searched, tmp_path):
     good = (searched / "stage1" / "supernet.pt").read_bytes()
     bad = tmp_path / "garbage.pt"
     bad.write_bytes(b"not a checkpoint at all")
     cut = tmp_path / "cut.pt"
     cut.write_bytes(good[: len(good) // 2])
     for f in (bad, cut):
-        r = glit("evolve", "--supernet", str(f), "--out", str(tmp_path / f.stem), check=False)
+        r = cli("evolve", "--supernet", str(f), "--out", str(tmp_path / f.stem))
         one_line_error(r, "corrupted", str(f), "delete that file", "--resume")
         assert "--overwrite" not in r.stderr  # which would wipe the finished stages
     assert bad.read_bytes() == b"not a checkpoint at all"  # nothing deleted
 
 
-def test_checkpoint_from_another_space(searched, tmp_path):
-    r = glit("evolve", "--supernet", str(searched / "stage1" / "supernet.pt"),
-             "--preset", "tiny", "--out", str(tmp_path / "e"), check=False)
+def test_checkpoint_from_another_space(cli, one_line_error, searched, tmp_path):
+    r = cli("evolve", "--supernet", str(searched / "stage1" / "supernet.pt"),
+             "--preset", "tiny", "--out", str(tmp_path / "e"))
     one_line_error(r, "search space", "digits", "tiny")
     ckpt = searched / "stage2" / "retrain" / "candidate0.pt"
-    r = glit("evolve", "--supernet", str(ckpt), "--out", str(tmp_path / "f"), check=False)
+    r = cli("evolve", "--supernet", str(ckpt), "--out", str(tmp_path / "f"))
     one_line_error(r, "holds a model, expected a supernet")
 
 
-def test_evolve_takes_the_split_from_the_supernet(searched, tmp_path):
-    r = glit("evolve", "--supernet", str(searched / "stage1" / "supernet.pt"), "--seed", "1",
-             "--out", str(tmp_path / "e"), check=False)
+def test_evolve_takes_the_split_from_the_supernet(cli, one_line_error, searched, tmp_path):
+    r = cli("evolve", "--supernet", str(searched / "stage1" / "supernet.pt"), "--seed", "1",
+             "--out", str(tmp_path / "e"))
     one_line_error(r, "seed 0", "drop --seed")
 
 
-def test_bad_distribution_and_arch(tmp_path):
-    r = glit("supernet", "--stage", "2", "--distribution", "3,0,9,1", "--out",
-             str(tmp_path / "a"), check=False)
+def test_bad_distribution_and_arch(cli, one_line_error, tmp_path):
+    r = cli("supernet", "--stage", "2", "--distribution", "3,0,9,1", "--out",
+             str(tmp_path / "a"))
     one_line_error(r, "block 2", "g=9")
     bad = tmp_path / "arch.json"
     bad.write_text("{ not json")
-    r = glit("retrain", "--arch", str(bad), "--out", str(tmp_path / "b"), check=False)
+    r = cli("retrain", "--arch", str(bad), "--out", str(tmp_path / "b"))
     one_line_error(r, "malformed", str(bad))
 
 
@@ -226,38 +235,38 @@ def _equal_state(a: Path, b: Path) -> None:
     assert all(torch.equal(oa[i]["exp_avg"], ob[i]["exp_avg"]) for i in oa)
 
 
-def test_sigkill_during_supernet_training_then_resume(tmp_path):
+def test_sigkill_during_supernet_training_then_resume(glit, tmp_path):
     args = ["supernet", "--steps", "200", "--batch-size", "32", "--ckpt-every", "10",
             "--seed", "1", "--quiet"]
-    glit(*args, "--out", str(tmp_path / "ref"))
+    glit(*args, "--out", str(tmp_path / "ref"), check=True)
     out = tmp_path / "killed"
     ckpt = out / "supernet.pt"
     _kill_when(_popen(*args, "--out", str(out)), ckpt.exists)
     step = torch.load(ckpt, weights_only=True)["step"]
     assert 0 < step < 200
-    glit(*args, "--out", str(out), "--resume")
+    glit(*args, "--out", str(out), "--resume", check=True)
     _equal_state(tmp_path / "ref" / "supernet.pt", ckpt)
 
 
-def test_sigkill_during_evolution_then_resume(tmp_path):
+def test_sigkill_during_evolution_then_resume(glit, tmp_path):
     glit("supernet", "--steps", "10", "--batch-size", "32", "--out", str(tmp_path / "s"),
-         "--quiet")
+         "--quiet", check=True)
     args = ["evolve", "--supernet", str(tmp_path / "s" / "supernet.pt"), "--population",
             "12", "--generations", "8", "--bn-batches", "1", "--bn-batch-size", "64",
             "--quiet"]
-    glit(*args, "--out", str(tmp_path / "ref"))
+    glit(*args, "--out", str(tmp_path / "ref"), check=True)
     out = tmp_path / "killed"
     state = out / "search.json"
     _kill_when(_popen(*args, "--out", str(out)), state.exists)
-    done = read_json(state)["next_generation"]
+    done = read_json(state)["state"]["next_generation"]
     assert 0 < done < 8
-    glit(*args, "--out", str(out), "--resume")
+    glit(*args, "--out", str(out), "--resume", check=True)
     ref = read_json(tmp_path / "ref" / "search.json")
     assert read_json(state) == ref
     assert len(ref["candidates"]) == 12 * 8
 
 
-def test_sigkill_at_every_phase_of_a_search_then_resume(searched, tmp_path):
+def test_sigkill_at_every_phase_of_a_search_then_resume(glit, searched, tmp_path):
     """Killed in retraining, at the stage boundary and in stage 2's evolution."""
     out = tmp_path / "killed"
     _kill_when(_popen("search", "--out", str(out), *TINY),
@@ -267,23 +276,40 @@ def test_sigkill_at_every_phase_of_a_search_then_resume(searched, tmp_path):
         _kill_when(_popen("search", "--out", str(out), "--resume", *TINY),
                    (out / point).exists)
         assert not (out / "summary.json").exists()
-    glit("search", "--out", str(out), "--resume", *TINY)
+    glit("search", "--out", str(out), "--resume", *TINY, check=True)
     for name in ("summary.json", "stage1/search.json", "stage2/search.json", "arch.json"):
         assert (out / name).read_bytes() == (searched / name).read_bytes(), name
 
 
-def test_baselines_on_the_same_budget(tmp_path):
+def test_baselines_on_the_same_budget(glit, tmp_path):
     """Single-stage SPOS and random search over the joint space, constrained supernet."""
     for strategy in ("evolution", "random"):
         out = tmp_path / strategy
         glit("search", "--out", str(out), "--stages", "1", "--strategy", strategy,
-             "--constrain-supernet", "--supernet-macs-bins", "3", *TINY)
+             "--constrain-supernet", "--supernet-macs-bins", "3", *TINY, check=True)
         summary = read_json(out / "summary.json")
         assert list(summary["stages"]) == ["single_stage"]
         state = read_json(out / "single_stage" / "search.json")
         assert len(state["candidates"]) == 12
         assert state["config"]["mutations"] == (0 if strategy == "random" else 3)
         ckpt = torch.load(out / "single_stage" / "supernet.pt", weights_only=True)
-        assert ckpt["config"]["max_macs"] == summary["stages"]["single_stage"]["max_macs"]
+        assert ckpt["max_macs"] == summary["stages"]["single_stage"]["max_macs"]  # trained under it
         assert ckpt["config"]["macs_bins"] == 3
         assert len(ckpt["paths"][0]) > 4  # the joint space, not stage 1
+
+
+def test_a_run_folder_of_an_older_version_is_refused_with_the_fix(cli, one_line_error,
+                                                                 searched, tmp_path):
+    """A folder whose config.json an older glitlib wrote cannot be resumed: one line, the fix."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(searched, old)
+    config = read_json(old / "config.json")
+    config["version"] = 2
+    (old / "config.json").write_text(json.dumps(config))
+    r = cli("search", "--out", old, "--resume", *TINY)
+    one_line_error(r, "another glitlib", "config version 2", "cannot be resumed",
+                   "--overwrite")
+    r = cli("search", "--config", old / "config.json", "--out", tmp_path / "again")
+    one_line_error(r, "version 2", "rerun the search with this version")

@@ -22,20 +22,25 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from glitlib import SPACES, stage1, stage2
-from glitlib.costs import CostModel
-from glitlib.data import batch_at, load_digits
-from glitlib.distributed import average_path_gradients, shard_map, synced_batchnorm
-from glitlib.io import write_json
-from glitlib.sampling import MacsSampler
-from glitlib.supernet import Supernet
-from glitlib.train import TrainConfig, train_supernet
+from glitlib.config.recipes import SupernetConfig
+from glitlib.data.memory import load_digits
+from glitlib.data.source import batch_at
+from glitlib.model.costs import CostModel
+from glitlib.nas.sampling import MacsSampler
+from glitlib.nas.supernet import Supernet
+from glitlib.nas.training import train_supernet
+from glitlib.runtime.context import Runtime
+from glitlib.runtime.files import write_json
+from glitlib.runtime.ranks import shard_map
+from glitlib.train.parallel import average_path_gradients, synced_batchnorm
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not built")
 
 # All-global paths (no BatchNorm): each rank's half batch gives exactly its share of
 # the full batch's gradient, so two ranks must follow one process.
 GLOBAL = stage2(SPACES["digits"], [3, 3, 3, 3])
-CFG = TrainConfig(steps=4, batch_size=64, warmup_steps=1, seed=5)
+CFG, SEED = SupernetConfig(steps=4, batch_size=64, warmup_steps=1), 5
+QUIET = Runtime(progress=False)
 # Stage 1: every block draws 0-3 global heads, so most paths have local heads.
 MIXED = stage1(SPACES["digits"])
 
@@ -56,7 +61,7 @@ def _train_worker(rank: int, port: int, out: str) -> None:
     _init(rank, port)
     s = load_digits(0)
     shard = batch_at(s.train, 64, 5, 0)
-    net = train_supernet(GLOBAL, s.train, CFG, progress=False)
+    net = train_supernet(GLOBAL, s.train, CFG, SEED, QUIET)
     torch.save({"model": net.state_dict(), "labels": shard.y}, f"{out}/rank{rank}.pt")
     dist.destroy_process_group()
 
@@ -69,7 +74,7 @@ def test_two_ranks_train_like_one_process(tmp_path):
     full = batch_at(s.train, 64, 5, 0).y
     # each rank saw its own half of the global batch
     assert torch.equal(r0["labels"], full[0::2]) and torch.equal(r1["labels"], full[1::2])
-    single = train_supernet(GLOBAL, s.train, CFG, progress=False)
+    single = train_supernet(GLOBAL, s.train, CFG, SEED, QUIET)
     for k, v in single.state_dict().items():
         assert torch.equal(r0["model"][k], r1["model"][k]), k  # ranks agree exactly
         assert torch.allclose(r0["model"][k], v, atol=1e-5), k  # and follow one process
@@ -135,7 +140,7 @@ COMPARED = ["summary.json", "stage1/search.json", "stage2/search.json", "stage1/
 
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory) -> tuple[Path, Path]:
-    from glitlib.imagenet import write_standin
+    from glitlib.data.standin import write_standin
 
     root = tmp_path_factory.mktemp("standin")
     data = write_standin(root / "imagenet", classes=3, train_per_class=12, val_per_class=3,

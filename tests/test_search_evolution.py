@@ -6,12 +6,15 @@ import pytest
 import torch
 
 from glitlib import SPACES, Arch, CostModel, joint, stage1
-from glitlib.budget import macs_bounds
-from glitlib.data import load_digits
-from glitlib.evaluate import Evaluator
-from glitlib.evolution import EvolutionConfig, evolve, random_search
-from glitlib.records import best_candidates
-from glitlib.train import TrainConfig, train_supernet
+from glitlib.config.recipes import EvolutionConfig, SupernetConfig
+from glitlib.data.memory import load_digits
+from glitlib.nas.budget import macs_bounds
+from glitlib.nas.evaluator import Evaluator
+from glitlib.nas.evolution import Evolution, RandomSearch
+from glitlib.nas.records import best_candidates
+from glitlib.nas.strategy import run_strategy
+from glitlib.nas.training import train_supernet
+from glitlib.runtime.context import Runtime
 
 SPACE = SPACES["digits"]
 CM = CostModel(SPACE)
@@ -22,6 +25,13 @@ def score(arch: Arch) -> float:
     return sum(b.g + b.d_z for b in arch.blocks) / 100
 
 
+QUIET = Runtime(progress=False)
+
+
+def evolve(paths, score, cfg, limit, seed=0, state=None, resume=False, kind=Evolution):
+    return run_strategy(kind(paths, cfg, limit, seed), score, state, resume, QUIET)
+
+
 def _limit(paths, frac=0.4):
     lo, hi = macs_bounds(paths, CM)
     return int(lo + frac * (hi - lo))
@@ -29,14 +39,13 @@ def _limit(paths, frac=0.4):
 
 def test_evolution_respects_limit_records_all_and_never_repeats():
     paths = joint(SPACE)
-    cfg = EvolutionConfig(population=20, generations=5, parents=5, mutations=8, crossovers=8,
-                          max_macs=_limit(paths), seed=1)
-    calls = []
-    recs = evolve(paths, lambda a: calls.append(a) or score(a), cfg, progress=False)
+    cfg = EvolutionConfig(population=20, generations=5, parents=5, mutations=8, crossovers=8)
+    calls, limit = [], _limit(paths)
+    recs = evolve(paths, lambda a: calls.append(a) or score(a), cfg, limit, seed=1)
     assert len(recs) == len(calls) == 100
     keys = [r.arch.canonical(SPACE) for r in recs]
     assert len(set(keys)) == len(keys)
-    assert all(r.macs <= cfg.max_macs for r in recs)
+    assert all(r.macs <= limit for r in recs)
     assert {r.generation for r in recs} == set(range(5))
     for r, a in zip(recs, calls):
         cost = CM(a)
@@ -45,18 +54,18 @@ def test_evolution_respects_limit_records_all_and_never_repeats():
 
 def test_evolution_improves_over_random_search():
     paths = joint(SPACE)
-    cfg = EvolutionConfig(population=20, generations=6, parents=5, mutations=8, crossovers=8,
-                          max_macs=_limit(paths, 0.6), seed=0)
-    best_evo = best_candidates(evolve(paths, score, cfg, progress=False), 1)[0]
-    best_rand = best_candidates(random_search(paths, score, cfg, progress=False), 1)[0]
+    cfg = EvolutionConfig(population=20, generations=6, parents=5, mutations=8, crossovers=8)
+    limit = _limit(paths, 0.6)
+    best_evo = best_candidates(evolve(paths, score, cfg, limit), 1)[0]
+    best_rand = best_candidates(evolve(paths, score, cfg, limit, kind=RandomSearch), 1)[0]
     assert best_evo.supernet_accuracy > best_rand.supernet_accuracy
 
 
 def test_small_space_runs_out_without_hanging_or_repeating():
     paths = stage1(SPACE)  # 256 paths, fewer under the limit
-    cfg = EvolutionConfig(population=50, generations=8, max_macs=_limit(paths, 0.5))
-    recs = evolve(paths, score, cfg, progress=False)
-    feasible = sum(CM.macs(a) <= cfg.max_macs for a in _all(paths))
+    cfg, limit = EvolutionConfig(population=50, generations=8), _limit(paths, 0.5)
+    recs = evolve(paths, score, cfg, limit)
+    feasible = sum(CM.macs(a) <= limit for a in _all(paths))
     keys = {json.dumps(r.to_dict()["arch"]) for r in recs}
     assert len(keys) == len(recs)
     assert 0.9 * feasible <= len(recs) <= feasible  # nearly all of it, each path once
@@ -69,13 +78,13 @@ def _all(paths):
 
 
 def test_evolution_resumes_exactly(tmp_path, monkeypatch):
-    import glitlib.evolution as evo
+    import glitlib.nas.strategy as strategy
 
     paths = joint(SPACE)
-    cfg = EvolutionConfig(population=10, generations=4, parents=3, mutations=4, crossovers=4,
-                          max_macs=_limit(paths), seed=2)
-    full = evolve(paths, score, cfg, tmp_path / "a.json", progress=False)
-    write, calls = evo.write_json, []
+    cfg = EvolutionConfig(population=10, generations=4, parents=3, mutations=4, crossovers=4)
+    limit = _limit(paths)
+    full = evolve(paths, score, cfg, limit, 2, tmp_path / "a.json")
+    write, calls = strategy.write_json, []
 
     def write_then_die(path, obj):
         write(path, obj)
@@ -83,21 +92,29 @@ def test_evolution_resumes_exactly(tmp_path, monkeypatch):
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(evo, "write_json", write_then_die)
+    monkeypatch.setattr(strategy, "write_json", write_then_die)
     with pytest.raises(KeyboardInterrupt):
-        evolve(paths, score, cfg, tmp_path / "b.json", progress=False)
-    monkeypatch.setattr(evo, "write_json", write)
-    resumed = evolve(paths, score, cfg, tmp_path / "b.json", resume=True, progress=False)
+        evolve(paths, score, cfg, limit, 2, tmp_path / "b.json")
+    monkeypatch.setattr(strategy, "write_json", write)
+    resumed = evolve(paths, score, cfg, limit, 2, tmp_path / "b.json", resume=True)
     assert resumed == full
-    other = evolve(paths, score, EvolutionConfig(**{**cfg.__dict__, "seed": 3}), progress=False)
-    assert other != full
+    assert evolve(paths, score, cfg, limit, seed=3) != full
+
+
+def test_a_resumed_search_with_other_settings_is_refused(tmp_path):
+    from glitlib.errors import CheckpointError
+
+    paths, cfg = joint(SPACE), EvolutionConfig(population=6, generations=2)
+    evolve(paths, score, cfg, None, 0, tmp_path / "s.json")
+    with pytest.raises(CheckpointError, match="other settings.*config.population"):
+        evolve(paths, score, EvolutionConfig(population=7, generations=2), None, 0,
+               tmp_path / "s.json", resume=True)
 
 
 def test_evaluator_recalibrates_bn_and_is_deterministic():
     s = load_digits(seed=0)
     paths = stage1(SPACE)
-    net = train_supernet(paths, s.train, TrainConfig(steps=20, batch_size=64),
-                         progress=False)
+    net = train_supernet(paths, s.train, SupernetConfig(steps=20, batch_size=64), rt=QUIET)
     ev = Evaluator(net, s.train, s.val, bn_batches=2, bn_batch_size=64)
     local = Arch((paths.choices[0][0],) * SPACE.depth)  # g = 0 everywhere: BN in every block
     assert local.distribution == (0,) * SPACE.depth

@@ -6,11 +6,17 @@ import pytest
 import torch
 
 from glitlib import SPACES, CostModel, Supernet, joint, stage1
-from glitlib.budget import check_macs_range, macs_bounds
-from glitlib.data import load_digits
+from glitlib.config.recipes import SupernetConfig, TrainConfig
+from glitlib.data.memory import load_digits
 from glitlib.errors import BudgetError
-from glitlib.sampling import MacsSampler, step_rng
-from glitlib.train import TrainConfig, configure_optimizer, train_supernet
+from glitlib.nas.budget import check_macs_range, macs_bounds
+from glitlib.nas.sampling import MacsSampler
+from glitlib.nas.training import train_supernet
+from glitlib.runtime.context import Runtime
+from glitlib.runtime.seeds import step_rng
+from glitlib.train.loop import Checkpoint, configure_optimizer
+
+QUIET = Runtime(progress=False)
 
 SPACE = SPACES["digits"]
 
@@ -103,11 +109,16 @@ def test_off_path_parameters_unchanged_by_adamw(splits, set_to_none):
 
 def test_supernet_training_resumes_exactly(splits, tmp_path, monkeypatch):
     """Stop right after the step-5 checkpoint, resume: the same weights as one long run."""
-    import glitlib.train as train
+    import glitlib.train.loop as train
 
-    cfg = TrainConfig(steps=12, batch_size=32, warmup_steps=2, ckpt_every=5, seed=3)
+    cfg = SupernetConfig(steps=12, batch_size=32, warmup_steps=2, ckpt_every=5)
     paths = stage1(SPACE)
-    full = train_supernet(paths, splits.train, cfg, tmp_path / "a.pt", progress=False)
+
+    def run(path=None, seed=3, resume=False):
+        ckpt = Checkpoint(path, resume=resume) if path else None
+        return train_supernet(paths, splits.train, cfg, seed, QUIET, ckpt)
+
+    full = run(tmp_path / "a.pt")
     save = train.save_checkpoint
 
     def save_then_die(path, state):
@@ -116,13 +127,11 @@ def test_supernet_training_resumes_exactly(splits, tmp_path, monkeypatch):
 
     monkeypatch.setattr(train, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train_supernet(paths, splits.train, cfg, tmp_path / "b.pt", progress=False)
+        run(tmp_path / "b.pt")
     monkeypatch.setattr(train, "save_checkpoint", save)
     assert torch.load(tmp_path / "b.pt", weights_only=True)["step"] == 5
-    resumed = train_supernet(paths, splits.train, cfg, tmp_path / "b.pt", resume=True,
-                             progress=False)
+    resumed = run(tmp_path / "b.pt", resume=True)
     fa, fr = _snapshot(full), _snapshot(resumed)
     assert all(torch.equal(fa[k], fr[k]) for k in fa)
-    fresh = train_supernet(paths, splits.train, TrainConfig(**{**cfg.__dict__, "seed": 4}),
-                           progress=False)
+    fresh = run(seed=4)
     assert not all(torch.equal(fa[k], v) for k, v in _snapshot(fresh).items())

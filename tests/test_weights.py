@@ -8,7 +8,8 @@ import torch
 from reference_glit import RefGLiT, randomize_
 
 import glitlib as gl
-from glitlib.weights import WeightsError
+from glitlib.errors import WeightsError
+from glitlib.model.weights import checkpoint_filter_fn
 
 ROWS = [(b.g, b.d_k, b.d_z, b.e, b.k) for b in gl.get_arch("glit-tiny")[1].blocks]
 
@@ -104,7 +105,7 @@ def test_timm_state_dict_given_to_load_official_points_to_from_deit():
 def test_timm_filter_takes_both_layouts(reference, tmp_path):
     torch.manual_seed(0)
     model = timm.create_model("glit_tiny_patch16_224", num_classes=10).eval()
-    from_released = gl.weights.checkpoint_filter_fn({"model": reference.state_dict()}, model)
+    from_released = checkpoint_filter_fn({"model": reference.state_dict()}, model)
     assert from_released.keys() == gl.load_official(reference.state_dict()).state_dict().keys()
     path = tmp_path / "finetuned.pth"
     torch.save(model.state_dict(), path)  # glitlib's own layout passes unchanged
@@ -115,4 +116,4 @@ def test_timm_filter_takes_both_layouts(reference, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(again(x), model(x), rtol=0, atol=0)
     with pytest.raises(WeightsError, match="unexpected key 'extra.weight'"):
-        gl.weights.checkpoint_filter_fn({**model.state_dict(), "extra.weight": x}, model)
+        checkpoint_filter_fn({**model.state_dict(), "extra.weight": x}, model)

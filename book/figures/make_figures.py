@@ -13,10 +13,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import glitlib  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
-
-import glitlib  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PREVIEW: Path | None = None  # a folder for PNG previews, if set

@@ -1,0 +1,98 @@
+"""``glit search``: the whole search, from flags or a saved ``config.json``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields, is_dataclass, replace
+from pathlib import Path
+
+from ..config.presets import RUN_PRESETS, imagenet_preset
+from ..config.search import SearchConfig
+from .flags import add_fields, apply_fields, explicit
+from .registry import command
+from .shared import BASE, DATA, data_flags, pct, run_flags, start
+
+__all__ = ["search", "search_flags", "search_config", "NESTED"]
+
+# The nested recipes of a SearchConfig and the prefix of their flags.
+NESTED = {"evolution": "", "supernet": "supernet-", "retrain": "retrain-"}
+
+
+def search_flags(p: argparse.ArgumentParser) -> None:
+    """Every setting of a search as a flag, ``--config`` to start from a saved run."""
+    data_flags(p)
+    p.add_argument("--config", default=None,
+                   help="a config.json written by glit search: repeat that run exactly "
+                        "(flags given as well override it)")
+    top = [f.name for f in fields(BASE) if f.name not in DATA
+           and not is_dataclass(getattr(BASE, f.name))]
+    add_fields(p, BASE, only=top)
+    for name, prefix in NESTED.items():
+        add_fields(p, getattr(BASE, name), prefix)
+
+
+def search_config(args: argparse.Namespace) -> SearchConfig:
+    """The run the flags mean: a saved config or the defaults, then the flags."""
+    from ..runtime.files import read_json
+
+    if args.config:
+        base = SearchConfig.from_dict(read_json(args.config, "config file"),
+                                      f"config file {args.config}")
+    else:
+        base = BASE
+        if getattr(args, "dataset", None) == "cifar10" and not explicit(args, "space"):
+            base = replace(base, space="cifar")
+    base = run_preset(args) or base
+    cfg = apply_fields(args, base)
+    return replace(cfg, **{name: apply_fields(args, getattr(cfg, name), prefix)
+                           for name, prefix in NESTED.items()})
+
+
+def run_preset(args: argparse.Namespace) -> SearchConfig | None:
+    """The paper's ImageNet settings when ``--preset imagenet-*`` was given (else None).
+
+    Batch sizes typed on the command line keep the preset's epochs and scale its
+    learning rates; every other flag then overrides the preset as usual.
+    """
+    if not (explicit(args, "space") and args.space in RUN_PRESETS):
+        return None
+    batches = {key: getattr(args, flag) for key, flag in
+               (("supernet_batch", "supernet_batch_size"),
+                ("retrain_batch", "retrain_batch_size"), ("retrain_batch", "batch_size"))
+               if hasattr(args, flag)}
+    preset = imagenet_preset(args.space, **batches)
+    del args.space  # the preset names its space
+    return preset
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    search_flags(p)
+    run_flags(p)
+
+
+@command("search", "the whole search: stage 1 and stage 2 (or one stage), each supernet -> "
+         "evolution -> retrain the best", _search_args)
+def search(args: argparse.Namespace) -> int:
+    from ..nas.pipeline import run_search
+    from ..runtime.files import read_json
+
+    cfg = search_config(args)
+    rt = start(args)
+    s = run_search(cfg, args.out, resume=args.resume, overwrite=args.overwrite, rt=rt,
+                   download=args.download)
+    for name, st in s["stages"].items():
+        t = read_json(Path(args.out) / name / "timings.json", "timings")
+        secs = ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in t.items())
+        rk = st["ranking"]
+        tau = ("Kendall tau n/a (too few distinct scores)" if rk["kendall_tau"] is None else
+               f"Kendall tau {rk['kendall_tau']} {rk['kendall_tau_ci95']}")
+        print(f"{name}: {st['strategy']}, {st['evaluated']} candidates of "
+              f"{st['path_space_size']:,} -> distribution {st['best']['distribution']}, "
+              f"held-out {pct(st['best']['val_accuracy'])} ({secs}); supernet ranking over "
+              f"{rk['candidates']} retrained: {tau}, precision@{rk['k']} "
+              f"{rk['precision_at_k']}")
+    print(f"found: {s['macs']:,} MACs, {s['params']:,} params, held-out "
+          f"{pct(s['val_accuracy'])}, test {pct(s['test_accuracy'])}")
+    print(f"wrote {Path(args.out) / 'arch.json'} (glit info --arch "
+          f"{Path(args.out) / 'arch.json'})")
+    return 0

@@ -1,0 +1,2 @@
+"""Where and how a run executes: device and precision, ranks, safe files, run folders, seeds,
+progress. Imports nothing else of glitlib (but its errors)."""

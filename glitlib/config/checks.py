@@ -92,7 +92,7 @@ def validate(cfg: Any, where: str = "") -> None:
         v = getattr(cfg, f.name)
         kind = f.default_factory if f.default_factory is not MISSING else None
         if kind is not None and is_dataclass(kind):
-            if not isinstance(v, kind):  # type: ignore[arg-type]
+            if not isinstance(v, kind):
                 raise ConfigError(f"{prefix}{f.name} must be a {kind.__name__}, got "
                                   f"{type(v).__name__}")
             validate(v, f"{where}: {f.name}" if where else f.name)

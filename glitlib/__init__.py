@@ -9,6 +9,7 @@ The package by concern, each layer using only those below it::
     data      batch sources, in-memory datasets, ImageNet streamed
     config    recipes, the search config, presets
     model     spaces and architectures, layers, the GLiT model, costs, weights, timm
+    stats     the tests behind every claim (rank agreement, paired tests, equivalence)
     runtime   device, ranks, safe files, run folders, seeds, progress
     errors
 
@@ -49,7 +50,8 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "nas.pipeline": ("run_search",),
 }
 _HOME = {name: module for module, names in _HOMES.items() for name in names}
-_PACKAGES = ("cli", "config", "data", "model", "nas", "runtime", "studies", "train", "errors")
+_PACKAGES = ("cli", "config", "data", "model", "nas", "runtime", "studies", "train", "errors",
+             "stats")
 
 __all__ = ["__version__", "build", *_HOME]
 

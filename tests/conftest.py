@@ -128,7 +128,7 @@ def tiny_config():
     return make
 
 
-_SLOW_MODULES = {"test_search_cli", "test_search_distributed", "test_exhaustive",
+_SLOW_MODULES = {"test_search_cli", "test_search_distributed", "test_truth",
                  "test_ablations", "test_readme", "test_install", "test_book_html",
                  "test_shipped", "test_search_pipeline"}
 

@@ -19,10 +19,6 @@ from glitlib.runtime.rundir import LOCK, MARKER, RunDir
 QUIET = Runtime(progress=False)
 
 
-
-
-
-
 @pytest.fixture(scope="module")
 def supernet_dir(glit, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("s") / "s"
@@ -72,7 +68,7 @@ def test_overwrite_deletes_exactly_what_glit_wrote(supernet_dir, tmp_path):
     listed = set(json.loads((run / MARKER).read_text())["files"])
     assert listed == {"config.json", "supernet.pt"}
     with RunDir(run, overwrite=True) as rd:
-        assert rd.files == set()
+        assert rd.files == {}
     assert sorted(p.name for p in run.iterdir()) == sorted([MARKER, LOCK])
 
 
@@ -96,7 +92,8 @@ def test_resume_refuses_a_stage_of_another_run(tiny_config, tmp_path):
     result = tmp_path / "r" / "single_stage" / "result.json"
     data = json.loads(result.read_text())
     data["run"] = "0" * 16  # as if a concurrent run with other settings had written it
-    result.write_text(json.dumps(data))
+    with RunDir(tmp_path / "r", resume=True):  # written by glit, so its digest is recorded
+        gio.write_json(result, data)
     (tmp_path / "r" / "summary.json").unlink()
     with pytest.raises(CheckpointError, match="belongs to another run"):
         run_search(cfg, tmp_path / "r", resume=True, rt=QUIET)

@@ -24,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "glitlib"
 # Lowest first: a package may import only those before it (and itself).
-LAYERS = ("errors", "_version", "runtime", "model", "config", "data", "train", "nas",
+LAYERS = ("errors", "_version", "runtime", "stats", "model", "config", "data", "train", "nas",
           "studies", "cli", "__init__", "__main__")
 MAX_PARAMS = 8  # for every function but a constructor
 

@@ -40,8 +40,9 @@ def search_config(args: argparse.Namespace) -> SearchConfig:
                                       f"config file {args.config}")
     else:
         base = BASE
-        if getattr(args, "dataset", None) == "cifar10" and not explicit(args, "space"):
-            base = replace(base, space="cifar")
+        own = {"cifar10": "cifar", "bands": "bands"}.get(getattr(args, "dataset", ""))
+        if own and not explicit(args, "space"):
+            base = replace(base, space=own)  # the dataset's own preset
     base = run_preset(args) or base
     cfg = apply_fields(args, base)
     return replace(cfg, **{name: apply_fields(args, getattr(cfg, name), prefix)
@@ -65,6 +66,17 @@ def run_preset(args: argparse.Namespace) -> SearchConfig | None:
     return preset
 
 
+def _ranking(rk: dict) -> str:
+    """A stage's ranking diagnostics in words: plain tau-b and Spearman with p-values,
+    the tie-aware tau with its 95 % bootstrap interval, precision@k both ways."""
+    if rk["kendall_tau_b"] is None:
+        return "n/a (too few distinct scores)"
+    return (f"Kendall tau-b {rk['kendall_tau_b']} (p {rk['kendall_p']}), Spearman "
+            f"{rk['spearman']} (p {rk['spearman_p']}); tie-aware tau {rk['kendall_tau']}, "
+            f"95 % interval {rk['kendall_tau_ci95']}; precision@{rk['k']} "
+            f"{rk['precision_at_k_strict']} (with ties {rk['precision_at_k']})")
+
+
 def _search_args(p: argparse.ArgumentParser) -> None:
     search_flags(p)
     run_flags(p)
@@ -83,14 +95,10 @@ def search(args: argparse.Namespace) -> int:
     for name, st in s["stages"].items():
         t = read_json(Path(args.out) / name / "timings.json", "timings")
         secs = ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in t.items())
-        rk = st["ranking"]
-        tau = ("Kendall tau n/a (too few distinct scores)" if rk["kendall_tau"] is None else
-               f"Kendall tau {rk['kendall_tau']} {rk['kendall_tau_ci95']}")
         print(f"{name}: {st['strategy']}, {st['evaluated']} candidates of "
               f"{st['path_space_size']:,} -> distribution {st['best']['distribution']}, "
               f"held-out {pct(st['best']['val_accuracy'])} ({secs}); supernet ranking over "
-              f"{rk['candidates']} retrained: {tau}, precision@{rk['k']} "
-              f"{rk['precision_at_k']}")
+              f"{st['ranking']['candidates']} retrained: {_ranking(st['ranking'])}")
     print(f"found: {s['macs']:,} MACs, {s['params']:,} params, held-out "
           f"{pct(s['val_accuracy'])}, test {pct(s['test_accuracy'])}")
     print(f"wrote {Path(args.out) / 'arch.json'} (glit info --arch "

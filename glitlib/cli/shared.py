@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config.checks import COUNT, COUNT0
+from ..config.checks import COUNT, COUNT0, THREADS
 from ..config.search import SearchConfig
 from ..errors import ConfigError
 from ..runtime.context import LoaderSettings, Runtime
+from ..runtime.log import to_console
 from .flags import add_fields, checked, explicit
 
 __all__ = ["DATA", "BASE", "data_flags", "run_flags", "start", "open_out", "same_data",
@@ -46,7 +47,7 @@ def run_flags(p: argparse.ArgumentParser, out: bool = True) -> None:
                    help="imagenet: keep the held-out images decoded in memory after their "
                         "first pass instead of decoding them for every candidate (uint8: "
                         "7.5 GB per rank for 50,000 at 224 px)")
-    p.add_argument("--threads", type=checked(p, COUNT, "--threads"), default=None,
+    p.add_argument("--threads", type=checked(p, THREADS, "--threads"), default=None,
                    metavar="N", help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bars (they show only on a terminal anyway)")
@@ -76,6 +77,7 @@ def start(args: argparse.Namespace) -> Runtime:
                             prefetch_factor=args.prefetch_factor, cache=args.cache_heldout)
     rt = Runtime(args.device, args.precision, False if args.quiet else None,
                  getattr(args, "compile", None), loader).start()
+    to_console(main=rt.is_main)
     if not rt.is_main:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
     return rt

@@ -14,24 +14,43 @@ from .shared import pct, run_flags, start
 __all__ = ["parse_ints", "enumerate_cmd", "ablate"]
 
 
+MAX_LIST = 1000  # seeds or networks one command takes
+
+
 def parse_ints(text: str, flag: str) -> list[int]:
-    """``0-4`` or ``3,7,9`` (or both: ``0-2,5``) as a sorted list of distinct integers."""
-    out: list[int] = []
+    """``0-4`` or ``3,7,9`` (or both: ``0-2,5``) as a sorted list of distinct integers.
+
+    A number named twice, a range backwards or more than :data:`MAX_LIST` numbers
+    (each one a training run) are refused before anything is expanded.
+    """
+    ranges: list[tuple[int, int]] = []
     try:
         for part in text.split(","):
-            lo, _, hi = part.partition("-")
-            out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+            lo, _, hi = part.strip().partition("-")
+            ranges.append((int(lo), int(hi) if hi else int(lo)))
     except ValueError:
         raise ConfigError(f"{flag} {text!r} is not a list like 0-4 or 3,7,9") from None
-    if not out or min(out) < 0:
-        raise ConfigError(f"{flag} {text!r}: give non-negative integers, like 0-4 or 3,7,9")
-    return sorted(set(out))
+    if any(lo < 0 or hi < lo for lo, hi in ranges):
+        raise ConfigError(f"{flag} {text!r}: give non-negative integers and ranges low-high, "
+                          "like 0-4 or 3,7,9")
+    total = sum(hi - lo + 1 for lo, hi in ranges)
+    if total > MAX_LIST:
+        raise ConfigError(f"{flag} {text!r} names {total:,} numbers; give at most "
+                          f"{MAX_LIST:,}")
+    out = [n for lo, hi in ranges for n in range(lo, hi + 1)]
+    twice = sorted({n for n in out if out.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{flag} {text!r} names {twice[0]} more than once; give each once")
+    return sorted(out)
 
 
 def _enumerate_args(p: argparse.ArgumentParser) -> None:
     search_flags(p)
-    p.add_argument("--seeds", default="0-4",
-                   help="supernet seeds to replay the search with (default: 0-4)")
+    p.add_argument("--train-seeds", default="0-2",
+                   help="training seeds of every network: its truth is the mean over them "
+                        "(default: 0-2)")
+    p.add_argument("--seeds", default="0-19",
+                   help="supernet seeds to replay the searches with (default: 0-19)")
     p.add_argument("--only", default=None,
                    help="train and score only these networks (indices, e.g. 3,7): a cheap "
                         "sample of the full run")
@@ -39,30 +58,39 @@ def _enumerate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (a stopped run continues)")
 
 
-@command("enumerate", "train every network of a small space alone, and replay the search "
-         "on that table: how close does it get to the best?", _enumerate_args)
+@command("enumerate", "train every network of a small space alone with several seeds (the "
+         "truth), and replay the searches on it: how close do they get to the best?",
+         _enumerate_args)
 def enumerate_cmd(args: argparse.Namespace) -> int:
-    from ..studies.truth import run_enumeration
+    from ..studies.replays import replay_table
+    from ..studies.truth import build_truth
+    from .flags import explicit
     from .search import search_config
 
+    if explicit(args, "sampling_prior"):
+        raise ConfigError("glit enumerate replays the single-stage search under both "
+                          "sampling priors (the stages of two do not depend on it); drop "
+                          "--sampling-prior")
+    train_seeds = parse_ints(args.train_seeds, "--train-seeds")
     seeds = parse_ints(args.seeds, "--seeds")
     only = parse_ints(args.only, "--only") if args.only else None
+    cfg = search_config(args).resolve()
     rt = start(args)
-    s = run_enumeration(search_config(args), args.out, seeds, only, rt)
+    truth = build_truth(cfg, args.out, train_seeds, only, rt)
     if only is not None:
-        for i, acc in s["trained"].items():
-            print(f"network {i}: held-out {pct(acc)}")
+        for i, accs in truth["trained"].items():
+            print(f"network {i}: held-out " + ", ".join(pct(a) for a in accs))
         return 0
-    b = s["best"]
-    print(f"{s['networks']} networks trained; the best, network {b['index']}: held-out "
-          f"{pct(b['val_accuracy'])} (one standard error: {100 * s['tie']:.2f} points)")
-    for r in s["seeds"]:
-        h, one = r["hierarchical"], r["single_stage"]
-        print(f"seed {r['supernet_seed']}: Kendall tau {r['kendall_tau']:+.2f}; two stages "
-              f"find network {h['index']} (rank {h['rank']}, {h['gap_images']} images "
-              f"behind); one stage: network {one['index']} (rank {one['rank']})")
-    print(f"check: Kendall tau of {s['check']['steps']} steps vs half / twice: "
-          f"{s['check']['kendall_tau_vs_recipe']}; {s['seconds']:.0f} s of training")
+    best = max(truth["networks"], key=lambda n: n["test_mean"])
+    ceiling = truth["noise_ceiling"]["test"]
+    print(f"{len(truth['networks'])} networks x {len(train_seeds)} training seeds; the best "
+          f"by mean test accuracy: network {best['index']} ({pct(best['test_mean'])}); "
+          f"noise ceiling: Kendall tau-b {ceiling['kendall_tau_b']}, Spearman "
+          f"{ceiling['spearman']}")
+    replays = replay_table(truth, cfg, args.out, seeds, rt)["summary"]
+    for name, m in replays["methods"].items():
+        print(f"{name:22s} regret {m['mean_regret']:.2f} points {m['ci95']} (95 % interval), "
+              f"found the best with {m['found_best']} of {m['seeds']} seeds")
     return 0
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import ConfigError
 
 __all__ = ["Check", "setting", "validate", "from_dict", "fingerprint", "BIG", "COUNT",
-           "COUNT0", "RATE", "NONNEG", "FRACTION", "PROB", "SEED", "MACS"]
+           "COUNT0", "RATE", "NONNEG", "FRACTION", "PROB", "SEED", "MACS", "THREADS"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,10 @@ class Check:
 
     def describe(self) -> str:
         what = "an integer" if self.kind is int else "a number"
-        if self.lo is not None and self.hi is not None and self.hi < BIG:
+        if self.lo is not None and self.hi is not None:  # the cap too: 1e30 says why
             rng = (f" in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}"
                    f"{')' if self.hi_open else ']'}")
-        elif self.lo is not None and (self.hi is None or self.hi >= BIG):
+        elif self.lo is not None:
             rng = f" {'>' if self.lo_open else '>='} {self.lo:g}"
         else:
             rng = ""
@@ -67,6 +67,7 @@ NONNEG = Check(float, 0, 1e6)
 FRACTION = Check(float, 0, 1, hi_open=True)
 PROB = Check(float, 0, 1)
 SEED = Check(int, 0, 2**31 - 1)
+THREADS = Check(int, 1, 4096)
 MACS = Check(int, 1, BIG, optional=True)
 
 
@@ -106,8 +107,12 @@ def validate(cfg: Any, where: str = "") -> None:
         cfg.check(prefix)
 
 
-def from_dict(cls: type, d: Any, where: str) -> Any:
-    """``cls(**d)``, refusing anything but an object of known fields (nested too)."""
+def from_dict(cls: type, d: Any, where: str, complete: bool = False) -> Any:
+    """``cls(**d)``, refusing anything but an object of known fields (nested too).
+
+    ``complete``: every field must be there (a file glit wrote holds them all; one
+    missing is a damaged or hand-cut file, not "use the default").
+    """
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: expected an object, got {type(d).__name__}")
     known = {f.name: f for f in fields(cls)}
@@ -115,11 +120,15 @@ def from_dict(cls: type, d: Any, where: str) -> Any:
     if unknown:
         raise ConfigError(f"{where}: unknown setting {unknown[0]!r}; known settings are "
                           f"{sorted(known)}")
+    missing = sorted(set(known) - set(d)) if complete else []
+    if missing:
+        raise ConfigError(f"{where}: missing setting {missing[0]!r}; a config.json that glit "
+                          "wrote holds every setting: give that file, unedited")
     values = dict(d)
     for name, f in known.items():
         sub = f.default_factory if f.default_factory is not MISSING else None
         if name in values and sub is not None and is_dataclass(sub):
-            values[name] = from_dict(sub, values[name], f"{where}: {name}")
+            values[name] = from_dict(sub, values[name], f"{where}: {name}", complete)
     return cls(**values)
 
 

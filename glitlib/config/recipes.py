@@ -45,6 +45,10 @@ class Recipe:
         if self.warmup_steps is not None and self.warmup_steps >= self.steps:
             raise ConfigError(f"{prefix}warmup_steps={self.warmup_steps} must be below "
                               f"steps={self.steps}")
+        if self.min_lr > self.lr:
+            raise ConfigError(f"{prefix}min_lr={self.min_lr:g} is above the peak lr="
+                              f"{self.lr:g}: the cosine ends at min_lr; give a min_lr at "
+                              "most lr")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ __all__ = ["SearchConfig", "ResolvedConfig", "CONFIG_FORMAT", "CONFIG_VERSION", 
 
 CONFIG_FORMAT = "glitlib-search-config"
 CONFIG_VERSION = 3
-DATASETS = ("digits", "cifar10", "folder", "imagenet")
+DATASETS = ("digits", "bands", "cifar10", "folder", "imagenet")
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,16 @@ class SearchConfig:
     """Everything a search depends on; resolved, it is the run's ``config.json``."""
 
     space: str | dict[str, Any] = setting(
-        "digits", "search space: a preset (digits, cifar, tiny, small, base) or a JSON file "
-        "(default: digits, or cifar for --dataset cifar10); imagenet-tiny, imagenet-small, "
+        "digits", "search space: a preset (digits, bands, cifar, tiny, small, base) or a JSON "
+        "file (default: digits; bands for --dataset bands, cifar for --dataset cifar10); "
+        "imagenet-tiny, imagenet-small, "
         "imagenet-base: the whole run at the paper's ImageNet settings (with --data)",
         flag="preset")
-    dataset: str = setting("digits", "digits (bundled with scikit-learn), cifar10, folder or "
+    dataset: str = setting("digits", "digits (bundled with scikit-learn), bands (striped "
+                           "bands, generated: its right answer is known), cifar10, folder or "
                            "imagenet (an ImageNet-layout folder with train/ and val/, "
-                           "streamed); all but digits need --data", choices=DATASETS)
+                           "streamed); cifar10, folder and imagenet need --data",
+                           choices=DATASETS)
     data_dir: str | None = setting(None, "data folder for cifar10, folder and imagenet",
                                    flag="data")
     seed: int = setting(0, "seed of the data split, the supernets, the search and the "
@@ -120,12 +123,12 @@ class SearchConfig:
             raise ConfigError(f"{where}: version {version!r}, this glitlib reads version "
                               f"{CONFIG_VERSION}; rerun the search with this version (old "
                               "runs keep their results, they cannot be resumed)")
-        cfg = from_dict(cls, d, where)
+        cfg = from_dict(cls, d, where, complete=True)
         validate(cfg, where)
         return cfg
 
     def check(self, prefix: str = "") -> None:
-        if self.dataset != "digits" and not self.data_dir:
+        if self.dataset not in ("digits", "bands") and not self.data_dir:
             raise ConfigError(f"{prefix}dataset {self.dataset!r} needs a data folder "
                               "(--data DIR)")
         if not isinstance(self.space, (str, dict)):

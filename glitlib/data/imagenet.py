@@ -118,7 +118,7 @@ class _Photos(torch.utils.data.Dataset):
         try:
             with Image.open(path) as im:
                 img = im.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as err:
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             return _Unreadable(path, (str(err).splitlines() or [type(err).__name__])[0][:120])
         if sample_seed is None or self.augment is None:
             return self.evaluate(img), label

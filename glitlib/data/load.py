@@ -8,18 +8,22 @@ from ..model.space import spaces_that_fit
 from ..runtime.context import Runtime
 from .memory import load_cifar10, load_digits, load_image_folder
 from .source import Splits
+from .synthetic import load_bands
 
 __all__ = ["load_splits"]
 
 
 def _read(cfg: SearchConfig, img_size: int, rt: Runtime, download: bool) -> Splits:
-    """The dataset ``cfg`` names: ``digits`` (bundled), ``cifar10``, ``folder``, ``imagenet``.
+    """The dataset ``cfg`` names: ``digits`` (bundled), ``bands`` (generated), ``cifar10``,
+    ``folder``, ``imagenet``.
 
     ``imagenet`` streams from its folder at the space's image size through
     ``rt.loader`` (the others are read into memory at their own size).
     """
     if cfg.dataset == "digits":
         return load_digits(cfg.seed)
+    if cfg.dataset == "bands":
+        return load_bands(cfg.seed)
     if cfg.data_dir is None:
         raise DataError(f"dataset {cfg.dataset!r} needs a data folder: pass --data DIR")
     if cfg.dataset == "cifar10":
@@ -33,8 +37,8 @@ def _read(cfg: SearchConfig, img_size: int, rt: Runtime, download: bool) -> Spli
             "heldout_per_class": cfg.heldout_per_class}
         return load_imagenet(cfg.data_dir, cfg.seed, img_size, loader=rt.loader,
                              **per_class)
-    raise DataError(f"unknown dataset {cfg.dataset!r}; choose digits, cifar10, folder or "
-                    "imagenet")
+    raise DataError(f"unknown dataset {cfg.dataset!r}; choose digits, bands, cifar10, folder "
+                    "or imagenet")
 
 
 def load_splits(cfg: SearchConfig, rt: Runtime | None = None,

@@ -57,42 +57,63 @@ def load_digits(seed: int = 0, val_frac: float = 0.2, test_frac: float = 0.2) ->
 _GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 
+def _image_header(path: str) -> tuple[str, tuple[int, int]]:
+    """An image's mode and size, read from its header (the file is closed at once)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.mode, im.size
+
+
+def _image_pixels(path: str, mode: str) -> Tensor:
+    """An image's pixels as a ``(C, H, W)`` uint8 tensor (the file is closed at once)."""
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor
+
+    with Image.open(path) as im:
+        return pil_to_tensor(im.convert(mode))
+
+
 def load_image_folder(root: str | Path, seed: int = 0, val_frac: float = 0.2,
                       test_frac: float = 0.2) -> Splits:
     """A folder with one subfolder per class (torchvision ``ImageFolder``), split three ways.
 
     Images keep their own size (nothing is shrunk behind the user's back: the search
     space must fit them) and are kept in memory, which suits folders of up to a few
-    hundred thousand small images. Colour images give 3 channels; a folder of only
-    greyscale images gives 1.
+    hundred thousand small images; each file is opened and closed in turn, so a folder
+    of any number of files reads under any limit on open files. Colour images give 3
+    channels; a folder of only greyscale images gives 1.
     """
     from PIL import Image
-    from torchvision import datasets
-    from torchvision.transforms.functional import pil_to_tensor
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist; give a folder with one "
                         "subfolder of images per class")
+    path = str(root)
     try:
-        ds = datasets.ImageFolder(str(root), loader=Image.open)
-        images = [(Image.open(path), label) for path, label in ds.samples]
-        grey = all(im.mode in _GREY_MODES for im, _ in images)
-        sizes = {im.size: path for (im, _), (path, _) in zip(images, ds.samples)}
+        classes, to_index = find_classes(path)
+        samples = make_dataset(path, to_index, extensions=IMG_EXTENSIONS)
+        headers = [_image_header(p) for p, _ in samples]
+        sizes = {size: p for (_, size), (p, _) in zip(headers, samples)}
         if len(sizes) > 1:
             (s1, p1), (s2, p2) = list(sizes.items())[:2]
             raise DataError(f"images in {root} have different sizes ({s1[0]}x{s1[1]} in "
                             f"{p1}, {s2[0]}x{s2[1]} in {p2}); resize them to one size")
-        x = torch.stack([pil_to_tensor(im.convert("L" if grey else "RGB"))
-                         for im, _ in images]).float() / 255.0
+        mode = "L" if all(m in _GREY_MODES for m, _ in headers) else "RGB"
+        x = torch.stack([_image_pixels(file, mode) for file, _ in samples]).float() / 255.0
+    except Image.DecompressionBombError as err:
+        raise DataError(f"data folder {root} holds an image too large to decode safely "
+                        f"({str(err)[:120]}); remove it or shrink it") from None
     except (FileNotFoundError, OSError) as err:
         first = str(err).splitlines()[0][:160]
         raise DataError(f"data folder {root} is not a readable image folder ({first}); give a "
                         "folder with one subfolder of images per class") from None
-    if len(ds.classes) < 2:
-        raise DataError(f"data folder {root} has {len(ds.classes)} class folder(s); an image "
+    if len(classes) < 2:
+        raise DataError(f"data folder {root} has {len(classes)} class folder(s); an image "
                         "folder needs at least 2")
-    y = torch.tensor([label for _, label in images], dtype=torch.long)
+    y = torch.tensor([label for _, label in samples], dtype=torch.long)
     return _make_splits(x, y, f"folder:{root.name}", seed, val_frac, test_frac)
 
 
@@ -122,8 +143,12 @@ def read_cifar_batch(path: Path) -> tuple[Tensor, Tensor]:
             IndexError, AttributeError) as err:
         raise DataError(f"CIFAR-10 file {path} is malformed ({str(err)[:100]}); delete the "
                         "folder and pass --download, or point --data to a good copy") from None
-    if len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() > 9)):
-        raise DataError(f"CIFAR-10 file {path} has {len(x)} images but {len(y)} labels in "
+    if len(y) != len(x):
+        raise DataError(f"CIFAR-10 file {path} has {len(x)} images but {len(y)} labels; it is "
+                        "malformed: fetch it again (--download)")
+    if len(y) and (y.min() < 0 or y.max() > 9):
+        bad = int(y[(y < 0) | (y > 9)][0])
+        raise DataError(f"CIFAR-10 file {path} has a label {bad}, outside CIFAR-10's classes "
                         "0-9; it is malformed: fetch it again (--download)")
     return torch.from_numpy(x.copy()).float() / 255.0, y
 

@@ -139,11 +139,18 @@ class Arch:
                 'architecture JSON must be an object with a "blocks" list, '
                 f"got {type(data).__name__}"
             )
+        unknown = sorted(set(data) - {"blocks", "name", "space"})
+        if unknown:
+            raise ArchitectureError(f"architecture JSON has unknown key {unknown[0]!r}; an "
+                                    "architecture holds only blocks, name and space")
+        name = data.get("name")
+        if name is not None and not isinstance(name, str):
+            raise ArchitectureError(f"architecture name must be a string, got {name!r}")
         blocks = [
             BlockArch.from_dict(b, where=f"block {i}")
             for i, b in enumerate(data["blocks"])
         ]
-        return cls(tuple(blocks), name=data.get("name"))
+        return cls(tuple(blocks), name=name)
 
     @classmethod
     def from_json(cls, text: str) -> Arch:

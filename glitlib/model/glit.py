@@ -133,6 +133,9 @@ class GLiT(nn.Module):
         super().__init__()
         if global_pool not in _POOLS:
             raise ValueError(f"global_pool={global_pool!r}; choose one of {list(_POOLS)}")
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 0):
+            raise ValueError(f"num_classes={num_classes!r}; give a count of classes, or 0 for "
+                             "a model without classifier (timm's convention)")
         overrides: dict[str, Any] = {"in_chans": in_chans}
         overrides["img_size"] = None if img_size is None else _square(img_size)
         overrides["num_classes"] = num_classes if num_classes else None

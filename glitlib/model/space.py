@@ -176,6 +176,8 @@ class SearchSpace:
 # below (a raster-order neighbour one row away is 4 tokens off). cifar: 32x32 RGB
 # in 4x4 patches (an 8x8 grid, 65 tokens) on DeiT-Tiny's width; k in {9, 17, 25}
 # spans about 1, 2 and 3 rows of 8 tokens, as {17, 31, 45} do on 14 tokens a row.
+# bands: the striped-bands task (glitlib.data.synthetic), 16x16 grey in 2x2 patches,
+# an 8x8 grid; k in {5, 9, 17} spans about half a row, one and two rows.
 _PAPER: dict[str, Any] = dict(d_k=(32, 64, 128), d_z=(2, 4, 6), e=(1, 2, 4),
                               k=(17, 31, 45))
 SPACES: dict[str, SearchSpace] = {
@@ -189,6 +191,10 @@ SPACES: dict[str, SearchSpace] = {
     "digits": SearchSpace(
         "digits", 8, 2, 1, 10, 48, 4, 3, d_k=(8, 16, 32), d_z=(1, 2, 4),
         e=(1, 2, 4), k=(3, 5, 9),
+    ),
+    "bands": SearchSpace(
+        "bands", 16, 2, 1, 2, 48, 4, 3, d_k=(8, 16, 32), d_z=(1, 2, 4),
+        e=(1, 2, 4), k=(5, 9, 17),
     ),
 }
 

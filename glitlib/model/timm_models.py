@@ -58,8 +58,11 @@ def _create(variant: str, arch_name: str, pretrained: bool, **kwargs: Any) -> An
         )
     from .arch import get_arch
     from .glit import GLiT
-    from .weights import checkpoint_filter_fn
+    from .weights import checkpoint_filter_fn, load_checkpoint_file
 
+    overlay = kwargs.get("pretrained_cfg_overlay") or {}
+    if pretrained and isinstance(overlay, dict) and overlay.get("file"):
+        load_checkpoint_file(overlay["file"])  # a missing or broken file: one clear line
     space, arch = get_arch(arch_name)
     out_indices = kwargs.pop("out_indices", 3)
     return build_model_with_cfg(

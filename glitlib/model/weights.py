@@ -146,8 +146,17 @@ def _load_renamed(
 ) -> GLiT:
     renamed, source_keys = _renamed(sd, rules)
     _check(model.state_dict(), renamed, source_keys, what)
+    _check_finite(renamed, source_keys, what)
     model.load_state_dict(renamed)
     return model.eval()
+
+
+def _check_finite(sd: Mapping[str, Tensor], source_keys: Mapping[str, str], what: str) -> None:
+    """Refuse weights holding NaN or infinity: a damaged file, not a model."""
+    for key, value in sd.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise WeightsError(f"{what}: key {source_keys[key]!r} holds NaN or infinite "
+                               "values; the file is damaged: re-download or re-save it")
 
 
 _ADAPTABLE = frozenset({

@@ -34,7 +34,11 @@ def check_macs_range(paths: PathSpace, min_macs: int | None = None,
     lo, hi = macs_bounds(paths, cm)
     top = hi if max_macs is None else max_macs
     bottom = lo if min_macs is None else min_macs
-    if top < lo or bottom > hi or bottom > top:
+    if top < lo:
+        raise BudgetError(
+            f"no architecture meets the MACs limit {top:,}: the smallest path of this space "
+            f"has {lo:,} MACs (the largest {hi:,}); choose a limit inside that range")
+    if bottom > hi or bottom > top:
         raise BudgetError(
             f"no architecture meets the MACs range [{bottom:,}, {top:,}]: paths of this "
             f"space have {lo:,} to {hi:,} MACs; choose a limit inside that range")

@@ -47,7 +47,6 @@ from ..data.load import load_splits
 from ..data.source import Splits
 from ..model.arch import Arch
 from ..runtime.context import Runtime
-from ..runtime.device import check_device
 from ..runtime.files import write_json
 from ..runtime.ranks import barrier, is_main
 from ..runtime.resume import save_settings, saved_result
@@ -108,8 +107,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     torch.distributed every rank calls this; rank 0 opens and writes the folder.
     """
     cfg = config.resolve()
-    rt = rt or Runtime()
-    check_device(rt.device)
+    rt = (rt or Runtime()).check()
     check_macs_range(first_paths(cfg), None, cfg.max_macs)
     check_shards(cfg.supernet)
     check_shards(cfg.retrain)

@@ -5,12 +5,18 @@ shared weights also trains well on its own. Every search checks it on the
 candidates it retrained (its best ones plus a few drawn uniformly from all it
 scored, so the check is not confined to the top):
 
-* Kendall's tau between supernet accuracy and retrained held-out accuracy, where
-  two retrained accuracies closer than one standard error of a held-out accuracy
-  (``sqrt(p (1 - p) / n)`` on ``n`` images) count as a tie, not as an order;
-* precision@k: the share of the supernet's ``k`` best that are among the ``k``
-  best after retraining (ties at the ``k``-th place included);
-* 95 % bootstrap intervals of both (candidates resampled with replacement).
+* plain Kendall's tau-b and Spearman's rho between supernet accuracy and retrained
+  held-out accuracy, with their p-values (:func:`glitlib.stats.rank_agreement`);
+* a tie-aware Kendall tau, where two retrained accuracies closer than one standard
+  error of a held-out accuracy (``sqrt(p (1 - p) / n)`` on ``n`` images) count as a
+  tie, not as an order: it reads higher than tau-b, as it drops the close pairs;
+* precision@k: the share of the supernet's ``k`` best that are among the ``k`` best
+  after retraining, strictly (``precision_at_k_strict``) and with ties at the ``k``-th
+  place counted as hits (which a random order can score 1.0 on);
+* 95 % bootstrap intervals of the tie-aware figures (candidates resampled).
+
+On the handful of candidates a search retrains these are weak tests: read the
+p-values and the intervals, not the point values.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import stats
 from ..runtime import seeds
 
 __all__ = ["standard_error", "kendall_tau", "precision_at_k", "bootstrap_interval",
@@ -95,7 +102,9 @@ def ranking_report(scores: Sequence[float], truth: Sequence[float], images: int,
             "kendall_tau": _r(tau(everyone)), "kendall_tau_ci95": _r2(
                 bootstrap_interval(tau, n, seed=seed)),
             "precision_at_k": _r(prec(everyone)), "precision_at_k_ci95": _r2(
-                bootstrap_interval(prec, n, seed=seed + 1))}
+                bootstrap_interval(prec, n, seed=seed + 1)),
+            "precision_at_k_strict": _r(precision_at_k(scores, truth, k)),
+            **stats.rank_agreement(scores, truth)}
 
 
 def _r(x: float) -> float | None:

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..config.search import ResolvedConfig
-from ..errors import BudgetError, CheckpointError
+from ..errors import ArchitectureError, BudgetError, CheckpointError
 from ..model.arch import Arch
 from ..model.costs import CostModel
+from ..model.space import get_space
 from ..runtime.context import Runtime
 from ..runtime.files import read_json, write_json
 from ..runtime.progress import bar
@@ -84,8 +85,24 @@ def read_search(path: str | Path) -> tuple[dict[str, Any], list[Candidate]]:
         raise CheckpointError(f"{where} hold no candidate list; rerun glit evolve")
     if "space" not in state:
         raise CheckpointError(f"{where} do not name their search space; rerun glit evolve")
+    try:
+        space = get_space(state["space"])
+    except ArchitectureError as err:
+        raise CheckpointError(f"{where}: {err}") from None
+    cm = CostModel(space)
     cands = [Candidate.from_dict(c, f"{where}, candidate {i}")
              for i, c in enumerate(state["candidates"])]
+    for i, c in enumerate(cands):  # each candidate a network of the space, at its cost
+        try:
+            cost = cm(c.arch.validate(space))
+        except ArchitectureError as err:
+            raise CheckpointError(f"{where}, candidate {i}: {err}; the file was edited or "
+                                  "belongs to another space: rerun glit evolve") from None
+        if (cost.macs, cost.params) != (c.macs, c.params):
+            raise CheckpointError(
+                f"{where}, candidate {i}: recorded {c.macs:,} MACs and {c.params:,} params, "
+                f"but space {space.name!r} gives {cost.macs:,} and {cost.params:,}; the file "
+                "was edited or belongs to another space: rerun glit evolve")
     return state, cands
 
 

@@ -77,6 +77,12 @@ class Runtime:
         """Rank 0: the rank that writes files and prints."""
         return self.rank == 0
 
+    def check(self) -> Runtime:
+        """Refuse, before any work, a device or ``torch.compile`` backend not usable here."""
+        check_device(self.device)
+        check_compile_backend(self.compile)
+        return self
+
     def quiet(self) -> Runtime:
         """The same runtime without progress bars (for inner loops of a larger study)."""
         return replace(self, progress=False)
@@ -87,8 +93,7 @@ class Runtime:
         Under torchrun every rank runs the command: ``cuda`` becomes this rank's
         ``cuda:LOCAL_RANK``, and only rank 0 shows progress.
         """
-        check_device(self.device)
-        check_compile_backend(self.compile)
+        self.check()
         device = ranks.init_from_env(self.device)
         atexit.register(ranks.shutdown)
         progress = self.progress if ranks.is_main() else False

@@ -12,17 +12,25 @@ the user's usual permissions (``0666`` minus the umask), not ``mkstemp``'s ``060
 In a distributed run only rank 0 writes (the other ranks compute the same
 results).
 
+Every write is recorded with the SHA-256 of its bytes in the run folder's marker
+(:class:`~glitlib.runtime.rundir.RunDir`), and every read of a file that a marker lists
+checks it: a file damaged or edited since glit wrote it is refused with one line.
+
 Checkpoints are read with ``torch.load(weights_only=True)``: no code in a file
 ever runs, whoever wrote it; a caller may allow a few extra plain types by name.
+JSON is read with limits (size, nesting, number length) that turn a hostile file into
+one line too.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,15 +38,21 @@ from typing import Any
 from ..errors import CheckpointError, GlitError, OutputError
 from .ranks import is_main
 
-__all__ = ["TMP_PREFIX", "atomic_write_bytes", "write_json", "read_json", "save_checkpoint",
-           "read_checkpoint", "load_checkpoint", "save_figure", "on_write", "os_error"]
+__all__ = ["TMP_PREFIX", "MARKER", "LOCK", "MAX_JSON_BYTES", "atomic_write_bytes",
+           "write_json", "read_json", "save_checkpoint", "read_checkpoint", "load_checkpoint",
+           "save_figure", "on_write", "os_error", "verify_recorded"]
 
 TMP_PREFIX = ".glit-tmp-"
+MARKER, LOCK = ".glitlib-run.json", ".glitlib.lock"
+MARKER_FORMAT, MARKER_VERSION = "glitlib-run", 2
+MAX_JSON_BYTES = 64 * 2**20  # more than any file glit writes; refuses a 200 MB hand-made one
+_MARKER_DEPTH = 4  # how far up from a file its run folder's marker may be
 _REDO = ("delete that file and rerun the step that writes it (glit ... --resume redoes "
          "only what is missing)")
 
-# Called with each path just before it is moved into place (RunDir records it).
-_write_hooks: list[Callable[[Path], None]] = []
+# Called with each path and its SHA-256 just before it is moved into place (RunDir
+# records them).
+_write_hooks: list[Callable[[Path, str], None]] = []
 
 
 def _umask() -> int:
@@ -50,8 +64,8 @@ def _umask() -> int:
 _MODE = 0o666 & ~_umask()
 
 
-def on_write(hook: Callable[[Path], None]) -> Callable[[], None]:
-    """Register ``hook(path)`` for every atomic write; returns the function that removes it."""
+def on_write(hook: Callable[[Path, str], None]) -> Callable[[], None]:
+    """Register ``hook(path, sha256)`` for every atomic write; returns its remover."""
     _write_hooks.append(hook)
     return lambda: _write_hooks.remove(hook)
 
@@ -70,7 +84,12 @@ def os_error(err: OSError, action: str, path: str | Path) -> OutputError:
     return OutputError(f"cannot {action} {path}: {why}")
 
 
-def _atomic(path: Path, write: Callable[[Any], None]) -> None:
+def _atomic(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` through a temporary, recorded first, moved into place last.
+
+    The bytes are all in memory before the file is opened, so a full disk fails in an
+    ``OSError`` here (one line: :func:`os_error`), never half-way in a serialiser.
+    """
     if not is_main():
         return
     try:
@@ -80,12 +99,13 @@ def _atomic(path: Path, write: Callable[[Any], None]) -> None:
         raise os_error(err, "write", path) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _MODE)
+        digest = hashlib.sha256(data).hexdigest()
         for hook in list(_write_hooks):
-            hook(path)
+            hook(path, digest)
         os.replace(tmp, path)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)
@@ -96,7 +116,7 @@ def _atomic(path: Path, write: Callable[[Any], None]) -> None:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    _atomic(Path(path), lambda f: f.write(data))
+    _atomic(Path(path), data)
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -112,12 +132,52 @@ def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> None:
 
 
 def _read_bytes(path: Path, what: str, error: type[GlitError]) -> bytes:
+    if path.is_dir():
+        raise error(f"{what} {path} is a folder; give a file")
     if not path.is_file():
         raise error(f"{what} {path} does not exist; check the path")
     try:
-        return path.read_bytes()
+        raw = path.read_bytes()
     except OSError as err:
         raise os_error(err, f"read {what}", path) from None
+    verify_recorded(path, raw, what)
+    return raw
+
+
+def _marker_of(path: Path) -> tuple[Path, str] | None:
+    """The run folder's marker that lists ``path``, and ``path`` relative to it."""
+    for up, folder in enumerate(path.resolve().parents):
+        if up >= _MARKER_DEPTH:
+            return None
+        marker = folder / MARKER
+        if marker.is_file():
+            return marker, path.resolve().relative_to(folder).as_posix()
+    return None
+
+
+def verify_recorded(path: Path, raw: bytes, what: str = "file") -> None:
+    """Refuse ``raw`` when the run folder's marker records other bytes for ``path``.
+
+    A file no marker lists (a checkpoint from elsewhere, the shipped results) passes:
+    its own checks apply. The previous record is accepted too, for the instant between
+    recording a rewrite and moving it into place.
+    """
+    found = _marker_of(path)
+    if found is None:
+        return
+    marker, rel = found
+    try:
+        record = json.loads(marker.read_text())["files"].get(rel)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return  # a damaged marker is refused where the folder is opened
+    if not isinstance(record, dict):
+        return
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest not in (record.get("sha256"), record.get("previous")):
+        raise CheckpointError(
+            f"{what} {path} is damaged: its bytes differ from those glit wrote (SHA-256 "
+            f"recorded in {marker.name}); restore a good copy, or delete it and rerun the "
+            "step that writes it (--resume redoes only what is missing)")
 
 
 def read_json(path: str | Path, what: str = "result file",
@@ -126,8 +186,14 @@ def read_json(path: str | Path, what: str = "result file",
 
     ``fix`` says what to do with a file that is not JSON: by default, to rerun the
     step that wrote it (for glit's own results); an input file says "fix the file".
+    Files over :data:`MAX_JSON_BYTES`, nesting too deep for the parser and numbers too
+    long to convert are refused like malformed JSON.
     """
     path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_JSON_BYTES:
+        raise error(f"{what} {path} is {path.stat().st_size / 2**20:,.0f} MB, more than "
+                    f"the {MAX_JSON_BYTES // 2**20} MB of any JSON file glit reads; give the "
+                    "file glit wrote")
     raw = _read_bytes(path, what, error)
     if raw[:2] == b"PK" or raw[:1] == b"\x80":
         raise error(f"{what} {path} is a binary file (a checkpoint?), not JSON; give the "
@@ -142,46 +208,71 @@ def read_json(path: str | Path, what: str = "result file",
     except json.JSONDecodeError as err:
         raise error(f"{what} {path} is malformed JSON ({err.msg} at line {err.lineno} "
                     f"column {err.colno}); {fix}") from None
+    except RecursionError:
+        raise error(f"{what} {path} is malformed JSON (nested too deep to read); "
+                    f"{fix}") from None
+    except ValueError as err:  # e.g. an integer of thousands of digits
+        raise error(f"{what} {path} is malformed JSON ({_brief(err)}); {fix}") from None
+
+
+def _brief(err: BaseException, limit: int = 90) -> str:
+    """The first line of an error, cut at a word (never mid-word) if long."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """``torch.save`` atomically. Keep ``state`` to tensors and plain Python values."""
+    """``torch.save`` atomically (serialised in memory first). Keep ``state`` to tensors
+    and plain Python values."""
     import torch
 
-    _atomic(Path(path), lambda f: torch.save(state, f))
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    _atomic(Path(path), buf.getvalue())
+
+
+_RESUME_FIX = ("delete that file and rerun with --resume (only its step is redone), or "
+               "start afresh with --overwrite")
+_INPUT_FIX = "point to a file glit wrote"
 
 
 def read_checkpoint(path: str | Path, what: str = "checkpoint",
                     error: type[GlitError] = CheckpointError, allowed: Sequence[type] = (),
-                    fix: str = "delete that file and rerun with --resume (only its step "
-                              "is redone), or point to another file") -> Any:
+                    fix: str = _INPUT_FIX) -> Any:
     """``torch.load(weights_only=True)``: tensors and plain values, plus the ``allowed``
-    types; anything else (a truncated zip, a pickle of another type) is ``error``."""
+    types; anything else (a truncated zip, a pickle of another type) is ``error``,
+    with torch's reason in brief and no warnings on the way."""
     import torch
 
     path = Path(path)
     raw = _read_bytes(path, what, error)
     try:
-        with torch.serialization.safe_globals(list(allowed)):
+        with torch.serialization.safe_globals(list(allowed)), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, wrong format, unsafe pickle, ...
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise error(f"cannot read {what} {path}: it is corrupted or not a {what} "
-                    f"({first[:100]}); {fix}") from None
+                    f"({_brief(err)}); {fix}") from None
 
 
 def load_checkpoint(path: str | Path, space: dict[str, Any] | None = None,
-                    kind: str | None = None, run: str | None = None) -> dict[str, Any]:
+                    kind: str | None = None, run: str | None = None,
+                    resume: bool = False) -> dict[str, Any]:
     """A checkpoint glit wrote, read safely and checked against what the caller expects.
 
-    ``space``/``kind``/``run``: the search space (as a dict), the kind of
-    checkpoint and the run fingerprint the caller expects; a mismatch is an
-    error that names both.
+    ``space``/``kind``/``run``: the search space (as a dict), the kind of checkpoint
+    and the run fingerprint the caller expects; a mismatch is an error that names both.
+    Its fields are checked too (types, the weights present). ``resume``: the file is a
+    run's own checkpoint (the fix is to redo its step), not an input of the command.
     """
-    state = read_checkpoint(path)
-    if not isinstance(state, dict) or "space" not in state or "kind" not in state:
-        raise CheckpointError(f"checkpoint {path} is not a glitlib checkpoint "
-                              "(no 'space'/'kind'); point to a file glit wrote")
+    fix = _RESUME_FIX if resume else _INPUT_FIX
+    state = read_checkpoint(path, fix=fix)
+    problem = _checkpoint_problem(state)
+    if problem:
+        raise CheckpointError(f"checkpoint {path} is not a glitlib checkpoint ({problem}); "
+                              f"{fix}")
     if kind is not None and state["kind"] != kind:
         raise CheckpointError(f"checkpoint {path} holds a {state['kind']}, expected a {kind}; "
                               "point to the right file")
@@ -192,9 +283,24 @@ def load_checkpoint(path: str | Path, space: dict[str, Any] | None = None,
             "--preset as the run that wrote it")
     if run is not None and state.get("run") != run:
         raise CheckpointError(
-            f"checkpoint {path} belongs to another run (other settings or seed); delete it "
-            "and rerun with --resume, or start afresh with --overwrite")
+            f"checkpoint {path} belongs to another run (other settings or seed); {fix}")
     return state
+
+
+def _checkpoint_problem(state: Any) -> str | None:
+    """What keeps ``state`` from being a glitlib checkpoint, or ``None``."""
+    import torch
+
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__}, not a dict"
+    for key, kind in (("kind", str), ("space", dict), ("model", dict), ("step", int)):
+        if key not in state:
+            return f"no {key!r}"
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            return f"{key!r} is a {type(state[key]).__name__}, not a {kind.__name__}"
+    if not all(isinstance(v, torch.Tensor) for v in state["model"].values()):
+        return "'model' holds something other than tensors"
+    return None
 
 
 def _diff(a: dict[str, Any], b: dict[str, Any]) -> str:

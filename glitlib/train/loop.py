@@ -129,7 +129,7 @@ class Trainer:
         if ck is None or not ck.resume or not Path(ck.path).exists():
             return 0
         saved = load_checkpoint(ck.path, ck.header["space"], ck.header["kind"],
-                                ck.header.get("run"))
+                                ck.header.get("run"), resume=True)
         self.model.load_state_dict(saved["model"])
         self.opt.load_state_dict(saved["optimizer"])
         if self.ema is not None and "ema" in saved:

@@ -102,9 +102,11 @@ def test_eval_transform_is_resize_then_centre_crop_in_file_order(root):
     with Image.open(test.samples[0][0]) as im:
         img = F.center_crop(F.resize(im.convert("RGB"), int(SIZE / 0.875),
                                      F.InterpolationMode.BICUBIC), SIZE)
+    assert batches[0][0].dtype == torch.uint8  # workers ship bytes; the device normalises
+    assert torch.equal(batches[0][0][0], F.pil_to_tensor(img))
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     expected = F.normalize(F.to_tensor(img), mean, std)
-    assert torch.allclose(batches[0][0][0], expected, atol=1e-5)
+    assert torch.allclose(test.prepare(batches[0][0])[0], expected, atol=1e-5)
 
 
 def test_batches_are_a_pure_function_of_seed_and_step(root):
@@ -274,12 +276,31 @@ def test_a_source_built_by_hand_keeps_all_class_names(root):
     assert [y.tolist() for _, y in src.in_order(2)] == [[0, 0]]
 
 
+def test_random_erasing_is_deits_on_bytes():
+    """One box in a quarter of the images, 2-33 % of the area, noise in the image's
+    normalised range; an image's own generator decides, so it is reproducible."""
+    import random
+
+    from glitlib.data.imagenet import ERASE_PROB, erase
+
+    x = torch.full((3, 40, 40), 7, dtype=torch.uint8)
+    erased = [erase(x, random.Random(s)) for s in range(400)]
+    changed = [(e != x).any(dim=0) for e in erased]
+    hits = [c for c in changed if c.any()]
+    assert abs(len(hits) / 400 - ERASE_PROB) < 0.06
+    for c in hits:
+        rows, cols = c.any(dim=1).nonzero(), c.any(dim=0).nonzero()
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert 0.015 * 1600 <= box <= 0.34 * 1600
+    assert torch.equal(erase(x, random.Random(3)), erased[3])
+
+
 def test_train_transform_is_deits_and_posterize_to_zero_bits_works():
     train, evaluate = make_transforms(SIZE)
     text = repr(train)
     for part in ("RandomResizedCropAndInterpolation", "interpolation=bicubic",
                  "RandomHorizontalFlip(p=0.5)", "RandAugment(n=2", "m=9, mstd=0.5",
-                 "RandomErasing(p=0.25, mode=pixel, count=(1, 1))"):
+                 "MaybePILToTensor"):  # uint8 out: erasing and normalising come after
         assert part in text, part
     assert "Resize(size=27" in repr(evaluate) and "CenterCrop" in repr(evaluate)
     op = next(op for step in train.transforms for op in getattr(step, "ops", ())

@@ -56,7 +56,7 @@ def test_wheel_declares_the_library_dependencies_only(wheel):
     assert core_names == CORE, core
     assert not [r for r in core if NOT_CORE.search(r)]
     extras = {m.group(1) for r in requires if (m := re.search(r'extra == "(\w+)"', r))}
-    assert extras == {"book", "test", "dev"}
+    assert extras == {"book", "test", "dev", "tensorboard"}
     assert "License-Expression: MIT" in metadata
     assert "glitlib/py.typed" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

@@ -115,9 +115,14 @@ def test_every_file_of_a_run_is_written_atomically(tiny_config, tmp_path, monkey
     monkeypatch.setattr(gio.os, "replace", spy)
     out = tmp_path / "r"
     run_search(replace(tiny_config(), stages=1, retrain_candidates=1), out, rt=QUIET)
-    files = {p.resolve() for p in out.rglob("*") if p.is_file() and p.name != LOCK}
+    logs = {p.resolve() for p in out.rglob("*") if p.name == "glit.log"
+            or p.name.endswith("_metrics.jsonl")}  # appended logs, listed as such
+    files = {p.resolve() for p in out.rglob("*") if p.is_file() and p.name != LOCK} - logs
     assert {p.name for p in files} >= {"arch.json", "distribution.png", "summary.json"}
     assert files <= moved, sorted(str(p) for p in files - moved)
+    listed = json.loads((out / MARKER).read_text())["files"]
+    assert all(listed[p.relative_to(out.resolve()).as_posix()] == {"append": True}
+               for p in logs) and len(logs) >= 3
 
 
 def test_no_module_writes_files_around_the_atomic_writer():

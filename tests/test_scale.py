@@ -196,12 +196,14 @@ def test_torchrun_gives_each_rank_its_own_gpu_and_nccl(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "8")
     monkeypatch.setenv("LOCAL_RANK", "5")
     monkeypatch.setattr(dist, "is_initialized", lambda: False)
-    monkeypatch.setattr(dist, "init_process_group", lambda backend: started.update(b=backend))
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, timeout, **kw: started.update(
+        b=backend, t=timeout.total_seconds(), **kw))
     monkeypatch.setattr(torch.cuda, "set_device", lambda d: started.update(d=d))
-    assert init_from_env("cuda") == "cuda:5"
-    assert started == {"b": "nccl", "d": "cuda:5"}
+    assert init_from_env("cuda", timeout_s=120) == "cuda:5"
+    assert started == {"b": "nccl", "d": "cuda:5", "t": 120,
+                       "device_id": torch.device("cuda:5")}
     started.clear()
-    assert init_from_env("cpu") == "cpu" and started == {"b": "gloo"}
+    assert init_from_env("cpu") == "cpu" and started == {"b": "gloo", "t": 1800}
     monkeypatch.setenv("WORLD_SIZE", "1")  # not under torchrun: nothing is started
     started.clear()
     assert init_from_env("cuda") == "cuda" and started == {}

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import GlitError
+from ..runtime.ranks import stalled
 from . import info, search, steps, studies  # noqa: F401  (each registers its commands)
 from .registry import COMMANDS
 
@@ -55,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{name}: interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130
+    except RuntimeError as err:  # a collective that another rank never joined
+        line = stalled(err)
+        if line is None:
+            raise
+        print(f"{name}: error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

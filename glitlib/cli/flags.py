@@ -17,7 +17,7 @@ from typing import Any
 
 from ..config.checks import Check
 
-__all__ = ["NUMERIC_FLAGS", "checked", "add_fields", "apply_fields", "explicit",
+__all__ = ["NUMERIC_FLAGS", "checked", "group", "add_fields", "apply_fields", "explicit",
            "print_result", "fmt_count"]
 
 # (command, flag, range) for every numeric flag of every command, as the parser is built.
@@ -52,33 +52,45 @@ def checked(p: argparse.ArgumentParser, check: Check, flag: str) -> _Checked:
     return _Checked(check, flag)
 
 
+def group(p: argparse.ArgumentParser, title: str) -> Any:
+    """The argument group ``title`` of ``p`` (made once), so ``--help`` reads by topic."""
+    for g in p._action_groups:
+        if g.title == title:
+            return g
+    return p.add_argument_group(title)
+
+
 def add_fields(p: argparse.ArgumentParser, instance: Any, prefix: str = "",
-               only: Sequence[str] | None = None) -> None:
-    """One flag per field of a config dataclass: ``--{prefix}{flag or name}``.
+               only: Sequence[str] | None = None, title: str = "settings") -> None:
+    """One flag per field of a config dataclass: ``--{prefix}{flag or name}``, in the
+    ``--help`` group ``title``.
 
     Nested configs are left to their own call (with their own prefix); ``only`` limits
-    the flags to those fields. Defaults are shown but not set (``SUPPRESS``).
+    the flags to those fields. Defaults are shown once (in the text when it names
+    them, else appended) but not set (``SUPPRESS``).
     """
+    g = group(p, title)
     for f in fields(instance):
         value = getattr(instance, f.name)
         if is_dataclass(value) or (only is not None and f.name not in only):
             continue
         name = (f.metadata.get("flag") or f.name).replace("_", "-")
         flag, dest = f"--{prefix}{name}", f"{prefix.replace('-', '_')}{f.name}"
-        shown = "auto" if value is None else value
-        help_text = f"{f.metadata.get('help', '')} (default: {shown})"
+        shown = value if value is not None else "auto" if "check" in f.metadata else "none"
+        text = f.metadata.get("help", "")
+        help_text = text if "default:" in text else f"{text} (default: {shown})"
         kw: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text}
         if isinstance(value, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif "check" in f.metadata:
             check = f.metadata["check"]
-            p.add_argument(flag, type=checked(p, check, flag),
+            g.add_argument(flag, type=checked(p, check, flag),
                            metavar="N" if check.kind is int else "X", **kw)
         elif "choices" in f.metadata:
             choices = f.metadata["choices"]
-            p.add_argument(flag, type=type(choices[0]), choices=choices, **kw)
+            g.add_argument(flag, type=type(choices[0]), choices=choices, **kw)
         else:
-            p.add_argument(flag, **kw)
+            g.add_argument(flag, **kw)
 
 
 def apply_fields(args: argparse.Namespace, instance: Any, prefix: str = "") -> Any:

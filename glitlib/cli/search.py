@@ -8,27 +8,29 @@ from pathlib import Path
 
 from ..config.presets import RUN_PRESETS, imagenet_preset
 from ..config.search import SearchConfig
-from .flags import add_fields, apply_fields, explicit
+from .flags import add_fields, apply_fields, explicit, group
 from .registry import command
 from .shared import BASE, DATA, data_flags, pct, run_flags, start
 
 __all__ = ["search", "search_flags", "search_config", "NESTED"]
 
-# The nested recipes of a SearchConfig and the prefix of their flags.
+# The nested recipes of a SearchConfig, the prefix of their flags, their --help group.
 NESTED = {"evolution": "", "supernet": "supernet-", "retrain": "retrain-"}
+TITLES = {"evolution": "search", "supernet": "supernet training",
+          "retrain": "retraining (the candidates, from scratch)"}
 
 
 def search_flags(p: argparse.ArgumentParser) -> None:
     """Every setting of a search as a flag, ``--config`` to start from a saved run."""
     data_flags(p)
-    p.add_argument("--config", default=None,
-                   help="a config.json written by glit search: repeat that run exactly "
-                        "(flags given as well override it)")
+    group(p, "search").add_argument(
+        "--config", default=None, help="a config.json written by glit search: repeat that "
+        "run exactly (flags given as well override it)")
     top = [f.name for f in fields(BASE) if f.name not in DATA
            and not is_dataclass(getattr(BASE, f.name))]
-    add_fields(p, BASE, only=top)
+    add_fields(p, BASE, only=top, title="search")
     for name, prefix in NESTED.items():
-        add_fields(p, getattr(BASE, name), prefix)
+        add_fields(p, getattr(BASE, name), prefix, title=TITLES[name])
 
 
 def search_config(args: argparse.Namespace) -> SearchConfig:

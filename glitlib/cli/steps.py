@@ -31,8 +31,8 @@ def _supernet_args(p: argparse.ArgumentParser) -> None:
                         "everything (default: 1)")
     p.add_argument("--distribution", default=None,
                    help="global heads per block for --stage 2, e.g. 3,0,1,3")
-    add_fields(p, BASE, only=("sampling_prior", "max_macs"))
-    add_fields(p, BASE.supernet)
+    add_fields(p, BASE, only=("sampling_prior", "max_macs"), title="supernet training")
+    add_fields(p, BASE.supernet, title="supernet training")
     run_flags(p)
 
 
@@ -86,8 +86,8 @@ def _evolve_args(p: argparse.ArgumentParser) -> None:
     data_flags(p)
     p.add_argument("--supernet", required=True, help="supernet.pt written by glit supernet")
     add_fields(p, BASE, only=("max_macs", "strategy", "exhaustive_small", "bn_batches",
-                              "bn_batch_size"))
-    add_fields(p, BASE.evolution)
+                              "bn_batch_size"), title="search")
+    add_fields(p, BASE.evolution, title="search")
     run_flags(p)
 
 
@@ -128,8 +128,8 @@ def _retrain_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--search", help="search.json written by glit evolve or glit search")
     src.add_argument("--arch", help="an architecture JSON file (trains just that one)")
-    add_fields(p, BASE, only=("retrain_candidates",))
-    add_fields(p, BASE.retrain)
+    add_fields(p, BASE, only=("retrain_candidates",), title="retraining")
+    add_fields(p, BASE.retrain, title="retraining")
     run_flags(p)
 
 

@@ -72,6 +72,10 @@ class SearchConfig:
     exhaustive_small: bool = setting(True, "score every feasible path instead of searching "
                                      "when the evaluation budget covers them all (stage 1 of "
                                      "digits)", flag="exhaustive-small")
+    heldout_subset: int | None = setting(
+        None, "score each candidate on this many held-out images, a fixed sample (SPOS: "
+        "8,000); the retrained candidates on all of them (default: all)", MACS,
+        flag="heldout-subset")
     bn_batches: int = setting(1, "BatchNorm recalibration batches per candidate", COUNT0)
     bn_batch_size: int = setting(128, "images per BatchNorm recalibration batch", COUNT)
     constrain_supernet: bool = setting(False, "train the supernets only on paths under the "

@@ -24,6 +24,8 @@ ImageNet's layout is written by :func:`glitlib.data.standin.write_standin`.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -36,7 +38,7 @@ from torch import Tensor
 
 from ..errors import ConfigError, DataError
 from ..runtime.context import LoaderSettings
-from ..runtime.ranks import rank_and_world
+from ..runtime.ranks import differing_ranks, rank_and_world
 from ..runtime.seeds import epoch_seed, numpy_rng
 from .heldout import heldout_indices
 from .source import Splits
@@ -46,10 +48,8 @@ __all__ = ["make_transforms", "StreamingSource", "load_imagenet", "imagenet_val"
 _DEFAULT_LOADER = LoaderSettings()
 
 
-_HINT = ("it needs train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (glitlib.imagenet."
+_HINT = ("it needs train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (glitlib.data.standin."
          "write_standin writes a small stand-in)")
-
-
 
 
 def _posterize(img: Any, bits_to_keep: int, **_: Any) -> Any:
@@ -68,22 +68,62 @@ def _posterize(img: Any, bits_to_keep: int, **_: Any) -> Any:
     return ImageOps.posterize(img, bits_to_keep)
 
 
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as timm's
+ERASE_PROB = 0.25  # DeiT's random erasing: one box, per-pixel noise
+
+
 def make_transforms(img_size: int) -> tuple[Callable, Callable]:
-    """DeiT's training augmentation and its evaluation resize + centre crop (timm)."""
-    from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transform
+    """DeiT's training augmentation and its evaluation resize + centre crop (timm), both
+    ending in ``uint8`` tensors: normalising happens on the device (:meth:`prepare`), as
+    timm's prefetching loader does, so a worker ships a quarter of the bytes."""
+    from timm.data import create_transform
 
     train = create_transform(img_size, is_training=True, auto_augment="rand-m9-mstd0.5-inc1",
-                             interpolation="bicubic", re_prob=0.25, re_mode="pixel",
-                             re_count=1, color_jitter=0.3, mean=IMAGENET_DEFAULT_MEAN,
-                             std=IMAGENET_DEFAULT_STD)
+                             interpolation="bicubic", color_jitter=0.3, use_prefetcher=True)
     evaluate = create_transform(img_size, is_training=False, crop_pct=0.875,
-                                interpolation="bicubic", mean=IMAGENET_DEFAULT_MEAN,
-                                std=IMAGENET_DEFAULT_STD)
+                                interpolation="bicubic", use_prefetcher=True)
     for step in train.transforms:
         for op in getattr(step, "ops", ()):
             if op.name == "PosterizeIncreasing":
                 op.aug_fn = _posterize
     return train, evaluate
+
+
+def erase(x: Tensor, rng: random.Random, prob: float = ERASE_PROB) -> Tensor:
+    """DeiT's random erasing on a ``uint8`` image ``(C, H, W)``: with probability ``prob``
+    one box of 2 % to 1/3 of the image, aspect 0.3 to 3.3, filled with per-pixel noise.
+
+    timm draws the noise as N(0, 1) in normalised space; here it is the same noise mapped
+    back to pixels (``(n * std + mean) * 255``, clipped to 0-255), so the image can stay
+    ``uint8`` until it reaches the device. ``rng`` is the image's own generator.
+    """
+    if rng.random() > prob:
+        return x
+    _, h, w = x.shape
+    for _ in range(10):
+        area = rng.uniform(0.02, 1 / 3) * h * w
+        aspect = math.exp(rng.uniform(math.log(0.3), math.log(1 / 0.3)))
+        eh, ew = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+        if ew < w and eh < h:
+            top, left = rng.randint(0, h - eh), rng.randint(0, w - ew)
+            g = torch.Generator().manual_seed(rng.getrandbits(63))
+            noise = torch.randn((x.shape[0], eh, ew), generator=g)
+            mean = torch.tensor(MEAN).view(-1, 1, 1)
+            std = torch.tensor(STD).view(-1, 1, 1)
+            pixels = ((noise * std + mean) * 255).round().clamp_(0, 255).to(torch.uint8)
+            x = x.clone()
+            x[:, top:top + eh, left:left + ew] = pixels
+            return x
+    return x
+
+
+def normalize(x: Tensor) -> Tensor:
+    """``uint8`` images on any device to the float, ImageNet-normalised images a model
+    reads (in place on a fresh float tensor)."""
+    shape = (1, -1, 1, 1)
+    mean = torch.tensor(MEAN, device=x.device).view(shape) * 255
+    std = torch.tensor(STD, device=x.device).view(shape) * 255
+    return x.float().sub_(mean).div_(std)
 
 
 @dataclass(frozen=True)
@@ -128,7 +168,8 @@ class _Photos(torch.utils.data.Dataset):
                 random.seed(sample_seed)
                 np.random.seed(sample_seed % 2**32)
                 torch.manual_seed(sample_seed)
-                return self.augment(img), label
+                x = self.augment(img)
+            return erase(x, random.Random(sample_seed ^ 0x5EED)), label
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
@@ -223,6 +264,14 @@ class StreamingSource:
     def labels(self) -> list[int]:
         return [label for _, label in self.samples]
 
+    def subset(self, indices: list[int]) -> StreamingSource:
+        """The images at ``indices``, read with the same transform and loader settings."""
+        part = StreamingSource([self.samples[i] for i in indices], self.classes,
+                               self.img_size, self.augment, self.repeats, self.settings,
+                               self.root)
+        part.heldout = self.heldout
+        return part
+
     def to(self, device: str | torch.device) -> StreamingSource:
         return self  # batches come on the CPU (pinned if asked); the reader moves them
 
@@ -303,21 +352,16 @@ class StreamingSource:
         if self._pixels is None:
             self._pixels = self._decode_all()
         pixels, labels = self._pixels
-        evaluate: Any = self._dataset.evaluate
-        norm = evaluate.transforms[-1]  # timm's eval ends ToTensor, Normalize
-        shape = (1, -1, 1, 1)
-        mean = torch.as_tensor(norm.mean, dtype=torch.float32).view(shape)
-        std = torch.as_tensor(norm.std, dtype=torch.float32).view(shape)
         for i in range(0, len(self), batch_size):
-            x = pixels[i:i + batch_size].to(torch.float32).div(255)
-            yield x.sub_(mean).div_(std), labels[i:i + batch_size]
+            yield pixels[i:i + batch_size], labels[i:i + batch_size]
+
+    def prepare(self, x: Tensor) -> Tensor:
+        """A batch as the model reads it: ``uint8`` in, normalised float out, on the
+        device the batch was moved to."""
+        return normalize(x)
 
     def _decode_all(self) -> tuple[Tensor, Tensor]:
-        from torchvision.transforms import Compose, PILToTensor
-
-        evaluate: Any = self._dataset.evaluate
-        steps = evaluate.transforms
-        uint8 = _Photos(self.samples, None, Compose([*steps[:-2], PILToTensor()]))
+        uint8 = _Photos(self.samples, None, self._dataset.evaluate)
         plan = _Plan()
         chunk = 256
         plan.set(lambda: ([(j, None) for j in range(i, min(len(self), i + chunk))]
@@ -381,6 +425,18 @@ def _scan(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
     return classes, samples
 
 
+def _same_files_on_every_rank(root: Path, samples: list[tuple[str, int]]) -> None:
+    """Every rank must see the same files: node-local copies that differ would train and
+    score each rank on other images."""
+    names = "\n".join(f"{Path(p).relative_to(root).as_posix()} {y}" for p, y in samples)
+    digest = hashlib.sha256(names.encode()).hexdigest()
+    differ = differing_ranks(digest)
+    if differ:
+        raise DataError(f"rank {differ[0]} sees other files in {root} than rank 0 "
+                        f"({len(differ)} rank(s) differ); give every node the same copy of "
+                        "ImageNet (the same train/ and val/ folders)")
+
+
 def load_imagenet(root: str | Path, seed: int = 0, img_size: int = 224,
                   heldout_per_class: int = 50, repeats: int = 3,
                   loader: LoaderSettings = _DEFAULT_LOADER) -> Splits:
@@ -408,6 +464,7 @@ def load_imagenet(root: str | Path, seed: int = 0, img_size: int = 224,
         raise DataError(f"{root}/val and {root}/train have different class folders ({what}, "
                         f"{len(only_train) + len(only_val)} differing); give both the same "
                         "classes")
+    _same_files_on_every_rank(root, train_samples + val_samples)
     held = heldout_indices([label for _, label in train_samples], heldout_per_class, seed,
                            classes)
     held_set = set(held)

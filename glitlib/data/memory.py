@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,11 @@ def load_cifar10(root: str | Path, seed: int = 0, val_frac: float = 0.1,
                  download: bool = False) -> Splits:
     """CIFAR-10 from ``root/cifar-10-batches-py``; its own test batch is the test split.
 
+    The training split is augmented as usual for CIFAR: a random crop of the image
+    padded by 4 pixels, and a random left-right flip (:class:`TensorData`). The other
+    in-memory datasets are not: digits and bands depend on where their strokes and
+    bands are.
+
     Downloads (through torchvision) only when ``download`` is true; reads the
     files with a restricted unpickler (:func:`read_cifar_batch`).
     """
@@ -176,4 +182,8 @@ def load_cifar10(root: str | Path, seed: int = 0, val_frac: float = 0.1,
     from torchvision.transforms.functional import normalize
 
     test = TensorData(normalize(tx, *_channel_stats(x)), ty)
-    return _make_splits(x, y, "cifar10", seed, val_frac, 0.0, test=test)
+    splits = _make_splits(x, y, "cifar10", seed, val_frac, 0.0, test=test)
+    train = splits.train
+    assert isinstance(train, TensorData)
+    splits.train = replace(train, pad_crop_flip=4)  # random crop (padding 4) and flip
+    return splits

@@ -60,6 +60,15 @@ class BatchSource(Protocol):
 
     def in_order(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]: ...
 
+    def prepare(self, x: Tensor) -> Tensor:
+        """A batch, on its device, as the model reads it (streamed ``uint8`` images are
+        normalised here, on the GPU; in-memory images are ready)."""
+        ...
+
+    def subset(self, indices: list[int]) -> BatchSource:
+        """The images at ``indices`` (in that order), as a source of the same kind."""
+        ...
+
     def to(self, device: str | torch.device) -> BatchSource: ...
 
 
@@ -68,10 +77,14 @@ class TensorData:
     """Images ``x`` (B, C, H, W) float and labels ``y`` (B,) long, on one device.
 
     The in-memory :class:`BatchSource`: small datasets (digits, CIFAR-10, small folders).
+    ``pad_crop_flip`` (CIFAR-10's training split): every training batch is padded by that
+    many pixels, randomly cropped back and randomly flipped left-right, each image under
+    its own draw from ``(seed, step)``; evaluation (``in_order``) sees the plain images.
     """
 
     x: Tensor
     y: Tensor
+    pad_crop_flip: int = 0
 
     def __len__(self) -> int:
         return len(self.y)
@@ -85,16 +98,26 @@ class TensorData:
         return int(self.y.max()) + 1 if len(self.y) else 0
 
     def to(self, device: str | torch.device) -> TensorData:
-        return TensorData(self.x.to(device), self.y.to(device))
+        return TensorData(self.x.to(device), self.y.to(device), self.pad_crop_flip)
 
     def batches(self, batch_size: int, seed: int, start: int, stop: int,
                 shard: bool = True) -> Iterator[tuple[Tensor, Tensor]]:
         for step in range(start, stop):
             b = batch_at(self, batch_size, seed, step, shard)
-            yield b.x, b.y
+            x = b.x
+            if self.pad_crop_flip:
+                x = _pad_crop_flip(x, self.pad_crop_flip, seed, step, shard)
+            yield x, b.y
 
     def in_order(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
         return iterate(self, batch_size)
+
+    def prepare(self, x: Tensor) -> Tensor:
+        return x
+
+    def subset(self, indices: list[int]) -> TensorData:
+        idx = torch.as_tensor(indices, dtype=torch.long, device=self.y.device)
+        return TensorData(self.x[idx], self.y[idx], self.pad_crop_flip)
 
 
 @dataclass
@@ -170,6 +193,31 @@ def batch_at(data: TensorData, batch_size: int, seed: int, step: int,
         idx = idx[rank::world]
     idx = idx.to(data.y.device)
     return TensorData(data.x[idx], data.y[idx])
+
+
+def _pad_crop_flip(x: Tensor, pad: int, seed: int, step: int, shard: bool) -> Tensor:
+    """The standard CIFAR augmentation: zero-pad, random crop, random horizontal flip.
+
+    The draws are those of the whole global batch of ``(seed, step)``; a rank keeps its
+    slice, so N ranks augment as one process would.
+    """
+    import torch.nn.functional as F
+
+    rank, world = rank_and_world() if shard else (0, 1)
+    n, (h, w) = len(x), x.shape[-2:]
+    g = torch.Generator().manual_seed(epoch_seed(seed, 10**9 + step))
+    glob = n * world
+    dy = torch.randint(0, 2 * pad + 1, (glob,), generator=g)[rank::world]
+    dx = torch.randint(0, 2 * pad + 1, (glob,), generator=g)[rank::world]
+    flip = (torch.rand(glob, generator=g) < 0.5)[rank::world]
+    padded = F.pad(x, (pad, pad, pad, pad))
+    rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)  # (n, h)
+    cols = (dx[:, None] + torch.arange(w)[None, :]).to(x.device)  # (n, w)
+    cols = torch.where(flip[:, None].to(x.device), cols.flip(1), cols)
+    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
+                 torch.arange(x.shape[1], device=x.device)[None, :, None, None],
+                 rows[:, None, :, None], cols[:, None, None, :]]
+    return out
 
 
 def iterate(data: TensorData, batch_size: int):

@@ -13,7 +13,7 @@ the whole batch (not its shard) and measuring on the whole held-out split.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from ..data.source import BatchSource
 from ..model.arch import Arch
+from ..runtime.device import autocast
 from ..train.standalone import accuracy, device_of
 from .supernet import Supernet
 
@@ -45,26 +46,26 @@ class _PathModule(nn.Module):
 
 
 @torch.no_grad()
-def recalibrate_bn(forward: Callable[[Tensor], Tensor], module: nn.Module, data: BatchSource,
-                   num_batches: int, batch_size: int, seed: int = 0) -> int:
-    """Reset every BatchNorm of ``module`` and re-estimate it from training batches.
+def recalibrate_bn(forward: Callable[[Tensor], Tensor], module: nn.Module,
+                   batches: Iterable[Tensor], precision: str = "fp32") -> int:
+    """Reset every BatchNorm of ``module`` and re-estimate it from ``batches`` (training
+    images, on the device, ready for the model).
 
     ``forward`` runs the path being scored; ``torch.optim.swa_utils.update_bn`` does
-    the work (cumulative averages over the batches). Returns the number of BN
-    layers reset (0 means nothing to recalibrate and no batch was run).
+    the work (cumulative averages over the batches), under the run's precision. Returns
+    the number of BN layers reset (0 means nothing to recalibrate and no batch was run).
     """
     from torch.optim.swa_utils import update_bn
 
     norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms or num_batches <= 0:
+    batches = list(batches) if norms else []
+    if not batches:
         return 0
     wrapper = _PathModule(forward, module)
     was_training = [m.training for m in module.modules()]
     wrapper.eval()
-    device = next(module.parameters()).device
-    batches = (x.to(device, non_blocking=True)
-               for x, _ in data.batches(batch_size, seed, 0, num_batches, shard=False))
-    update_bn(batches, wrapper)
+    with autocast(batches[0].device, precision):
+        update_bn(batches, wrapper)
     for m, training in zip(module.modules(), was_training):
         m.training = training
     return len(norms)
@@ -83,6 +84,17 @@ class Evaluator:
         self.net, self.train, self.val = net, train, val
         self.bn_batches, self.bn_batch_size = bn_batches, bn_batch_size
         self.seed, self.batch_size, self.precision = seed, batch_size, precision
+        self._bn: list[Tensor] | None = None
+
+    def bn_images(self) -> list[Tensor]:
+        """The recalibration batches: the same for every candidate, so read (and, for
+        streamed data, decoded) once and kept on the device, as ``uint8`` where the data
+        come so."""
+        if self._bn is None:
+            device = device_of(self.net)
+            self._bn = [x.to(device, non_blocking=True) for x, _ in self.train.batches(
+                self.bn_batch_size, self.seed, 0, self.bn_batches, shard=False)]
+        return self._bn
 
     def path_norms(self, arch: Arch) -> nn.Module:
         """A container of the path's own modules, so only its BatchNorms are reset."""
@@ -97,7 +109,7 @@ class Evaluator:
         forward = lambda x: self.net(x, arch)  # noqa: E731
         if self.net.training:
             self.net.eval()
-        recalibrate_bn(forward, self.path_norms(arch), self.train, self.bn_batches,
-                       self.bn_batch_size, self.seed)
+        batches = (self.train.prepare(x) for x in self.bn_images())
+        recalibrate_bn(forward, self.path_norms(arch), batches, self.precision)
         return accuracy(forward, self.val, self.batch_size, self.precision,
                         device_of(self.net))

@@ -37,6 +37,8 @@ ranks speed of convergence rather than accuracy (the book's chapter 11).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,8 @@ from ..data.load import load_splits
 from ..data.source import Splits
 from ..model.arch import Arch
 from ..runtime.context import Runtime
-from ..runtime.files import write_json
+from ..runtime.files import register_log, write_json
+from ..runtime.log import log, to_file
 from ..runtime.ranks import barrier, is_main
 from ..runtime.resume import save_settings, saved_result
 from ..runtime.rundir import open_run
@@ -112,7 +115,7 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
     check_shards(cfg.supernet)
     check_shards(cfg.retrain)
     splits = splits if splits is not None else load_splits(cfg, rt, download)
-    with open_run(out, resume, overwrite) as run:
+    with open_run(out, resume, overwrite) as run, _logged(run.path):
         save_settings(run.path, cfg.to_dict(), resume)
         save_heldout(run.path, splits, resume)
         ctx = RunContext(cfg, splits, run.path, rt, resume)
@@ -120,6 +123,9 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                                "summary", resume)
         if summary is not None:
             return summary
+        log.info("search in %s (run %s): %d training, %d held-out, %d test images; MACs "
+                 "limit %s", run.path, ctx.meta["run"], len(splits.train), len(splits.val),
+                 len(splits.test), f"{cfg.max_macs:,}")
         results: list[dict[str, Any]] = []
         paths = first_paths(cfg)
         for name in ["stage1", "stage2"] if cfg.stages == 2 else ["single_stage"]:
@@ -128,6 +134,22 @@ def run_search(config: SearchConfig, out: str | Path, *, resume: bool = False,
                                cfg.sampling_prior)
             results.append(run_stage(name, paths, ctx))
         return _finish(ctx, results)
+
+
+@contextmanager
+def _logged(folder: Path) -> Iterator[None]:
+    """The run's log lines also go to ``glit.log`` in its folder (rank 0)."""
+    if not is_main():
+        yield
+        return
+    file = folder / "glit.log"
+    register_log(file)
+    handler = to_file(file)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def run_stage(name: str, paths: PathSpace, ctx: RunContext) -> dict[str, Any]:
@@ -139,18 +161,22 @@ def run_stage(name: str, paths: PathSpace, ctx: RunContext) -> dict[str, Any]:
         return result
     clock = time.perf_counter()
     limit = cfg.max_macs if cfg.constrain_supernet else None
+    log.info("%s: a supernet over %s paths, %d steps", name, f"{paths.size:,}",
+             cfg.supernet.steps)
     net = train_supernet(paths, ctx.splits.train, cfg.supernet, cfg.seed, ctx.rt,
                          ctx.checkpoint(folder / "supernet.pt"), f"{name} supernet", limit)
     t_supernet = time.perf_counter()
-    score = Evaluator(net, ctx.splits.train, ctx.splits.val, cfg.bn_batches,
-                      cfg.bn_batch_size, cfg.seed, precision=ctx.rt.precision)
+    score = Evaluator(net, ctx.splits.train, heldout_sample(ctx.splits.val, cfg),
+                      cfg.bn_batches, cfg.bn_batch_size, cfg.seed, precision=ctx.rt.precision)
     strategy = make_strategy(cfg, paths)
+    log.info("%s: supernet trained in %.0f s; searching (%s)", name, t_supernet - clock,
+             strategy.name)
     found = run_strategy(strategy, score, folder / "search.json", ctx.resume, ctx.rt,
-                         ctx.meta)
+                         ctx.meta, f"{name} {strategy.name}")
     t_search = time.perf_counter()
     chosen = _to_retrain(found, cfg, name)
     rows = retrain_candidates(ctx, [c for _, c in chosen], folder / "retrain",
-                              [r for r, _ in chosen])
+                              [r for r, _ in chosen], name)
     best = best_retrained([r for r in rows if r.rank < cfg.retrain_candidates])
     ranking = ranking_report([r.candidate.score for r in rows],
                              [r.val_accuracy for r in rows], len(ctx.splits.val),
@@ -163,7 +189,21 @@ def run_stage(name: str, paths: PathSpace, ctx: RunContext) -> dict[str, Any]:
         "supernet_s": round(t_supernet - clock, 2), "search_s": round(t_search - t_supernet, 2),
         "retrain_s": round(time.perf_counter() - t_search, 2)})
     write_json(folder / "result.json", result)
+    log.info("%s: done: distribution %s, held-out %.2f%% after retraining %d candidates; "
+             "supernet ranking Kendall tau-b %s, Spearman %s", name,
+             best.arch.distribution, 100 * best.val_accuracy, len(rows),
+             ranking["kendall_tau_b"], ranking["spearman"])
     return result
+
+
+def heldout_sample(val: Any, cfg: ResolvedConfig) -> Any:
+    """The held-out images each candidate is scored on: all, or ``cfg.heldout_subset`` of
+    them drawn once from the run's seed (the same for every candidate)."""
+    n = cfg.heldout_subset
+    if n is None or n >= len(val):
+        return val
+    picked = sorted(rng("heldout-subset", cfg.seed).sample(range(len(val)), n))
+    return val.subset(picked)
 
 
 def _to_retrain(found: list[Candidate], cfg: ResolvedConfig, name: str
@@ -178,7 +218,7 @@ def _to_retrain(found: list[Candidate], cfg: ResolvedConfig, name: str
 
 
 def retrain_candidates(ctx: RunContext, candidates: list[Candidate], folder: Path,
-                       ranks: list[int] | None = None) -> list[Retrained]:
+                       ranks: list[int] | None = None, stage: str = "") -> list[Retrained]:
     """Train each candidate from scratch with the run's recipe and seed; score it on ``val``.
 
     ``ranks``: each candidate's place by supernet score (default: their order).
@@ -194,7 +234,8 @@ def retrain_candidates(ctx: RunContext, candidates: list[Candidate], folder: Pat
             continue
         ckpt = folder / f"candidate{i}.pt"
         model = train_model(space, cand.arch, ctx.splits.train, cfg.retrain, cfg.seed, ctx.rt,
-                            ctx.checkpoint(ckpt), f"retrain {i + 1}/{len(candidates)}")
+                            ctx.checkpoint(ckpt),
+                            f"{stage} retrain {i + 1}/{len(candidates)}".strip())
         row = Retrained(ranks[i], cand, accuracy(model, ctx.splits.val,
                                                  precision=ctx.rt.precision), ckpt.name)
         write_json(done, {**ctx.meta, **row.to_dict()})
@@ -229,6 +270,8 @@ def _finish(ctx: RunContext, stages: list[dict[str, Any]]) -> dict[str, Any]:
     summary = {**ctx.meta, "space": space.name, **final,
                "stages": {s["stage"]: s for s in stages}}
     write_json(ctx.out / "summary.json", summary)
+    log.info("search done: %s MACs, %s params, held-out %.2f%%, test %.2f%%", f"{final['macs']:,}",
+             f"{final['params']:,}", 100 * final["val_accuracy"], 100 * final["test_accuracy"])
     if is_main():
         from .plots import plot_search
 

@@ -22,11 +22,12 @@ from ..model.costs import CostModel
 from ..model.space import get_space
 from ..runtime.context import Runtime
 from ..runtime.files import read_json, write_json
+from ..runtime.log import log
 from ..runtime.progress import bar
 from ..runtime.ranks import shard_map
 from ..runtime.resume import saved_result
 from .paths import PathSpace
-from .records import Candidate
+from .records import Candidate, best_candidates
 
 __all__ = ["Strategy", "run_strategy", "make_strategy", "read_search"]
 
@@ -115,13 +116,14 @@ def _scored(archs: list[Arch], score: Callable[[Arch], float], cm: CostModel,
 
 def run_strategy(strategy: Strategy, score: Callable[[Arch], float],
                  state_file: str | Path | None = None, resume: bool = False,
-                 rt: Runtime | None = None, meta: dict[str, Any] | None = None
-                 ) -> list[Candidate]:
+                 rt: Runtime | None = None, meta: dict[str, Any] | None = None,
+                 desc: str | None = None) -> list[Candidate]:
     """Propose, score, repeat until the strategy is done; every scored candidate, in order.
 
     ``state_file`` (``search.json``) is rewritten after every generation with the
     space, the strategy's settings and state, and ``meta`` (the run fingerprint), so it
-    names all it needs to be read again.
+    names all it needs to be read again. With a ``desc``, each generation's best is
+    logged as it is found.
     """
     rt = rt or Runtime()
     meta = meta or {}
@@ -139,6 +141,10 @@ def run_strategy(strategy: Strategy, score: Callable[[Arch], float],
             gen, archs = strategy.propose(found)
             found += _scored(archs, score, cm, gen)
             progress.update(len(found) - progress.n)
+            if desc is not None and found:
+                best = best_candidates(found, 1)[0]
+                log.info("%s: generation %d, %d scored, best so far %.2f%% at %s MACs",
+                         desc, gen, len(found), 100 * best.score, f"{best.macs:,}")
             if state_file is not None:
                 write_json(state_file, {**head, "state": strategy.state_dict(),
                                         "candidates": [c.to_dict() for c in found]})

@@ -53,6 +53,7 @@ class Runtime:
     ``progress=None`` shows bars on a terminal only. ``precision="bf16"`` trains and
     scores under bf16 autocast (GPUs). ``compile`` names a ``torch.compile`` backend
     for the retraining (the supernet never: its graph changes with every path).
+    ``tensorboard`` also writes the training metrics for TensorBoard (an optional extra).
     """
 
     device: str = "cpu"
@@ -60,6 +61,8 @@ class Runtime:
     progress: bool | None = None
     compile: str | None = None
     loader: LoaderSettings = field(default_factory=LoaderSettings)
+    tensorboard: bool = False
+    dist_timeout: float = 1800.0  # seconds a collective waits for every rank
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
@@ -78,9 +81,16 @@ class Runtime:
         return self.rank == 0
 
     def check(self) -> Runtime:
-        """Refuse, before any work, a device or ``torch.compile`` backend not usable here."""
+        """Refuse, before any work, a device or ``torch.compile`` backend not usable here,
+        or TensorBoard when its package is missing."""
         check_device(self.device)
         check_compile_backend(self.compile)
+        if self.tensorboard:
+            import importlib.util
+
+            if importlib.util.find_spec("tensorboard") is None:
+                raise ConfigError("--tensorboard needs the tensorboard package: pip install "
+                                  "tensorboard (or glitlib[tensorboard])")
         return self
 
     def quiet(self) -> Runtime:
@@ -94,7 +104,12 @@ class Runtime:
         ``cuda:LOCAL_RANK``, and only rank 0 shows progress.
         """
         self.check()
-        device = ranks.init_from_env(self.device)
+        device = ranks.init_from_env(self.device, self.dist_timeout)
+        if device.startswith("cuda"):
+            import torch  # TF32 where fp32 remains: matmuls and convolutions on Ampere+
+
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         atexit.register(ranks.shutdown)
         progress = self.progress if ranks.is_main() else False
         return replace(self, device=device, progress=progress)

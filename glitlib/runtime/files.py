@@ -39,8 +39,9 @@ from ..errors import CheckpointError, GlitError, OutputError
 from .ranks import is_main
 
 __all__ = ["TMP_PREFIX", "MARKER", "LOCK", "MAX_JSON_BYTES", "atomic_write_bytes",
-           "write_json", "read_json", "save_checkpoint", "read_checkpoint", "load_checkpoint",
-           "save_figure", "on_write", "os_error", "verify_recorded"]
+           "register_log", "append_lines", "write_json", "read_json", "save_checkpoint",
+           "read_checkpoint", "load_checkpoint", "save_figure", "on_write", "os_error",
+           "verify_recorded"]
 
 TMP_PREFIX = ".glit-tmp-"
 MARKER, LOCK = ".glitlib-run.json", ".glitlib.lock"
@@ -50,9 +51,9 @@ _MARKER_DEPTH = 4  # how far up from a file its run folder's marker may be
 _REDO = ("delete that file and rerun the step that writes it (glit ... --resume redoes "
          "only what is missing)")
 
-# Called with each path and its SHA-256 just before it is moved into place (RunDir
-# records them).
-_write_hooks: list[Callable[[Path, str], None]] = []
+# Called with each path and its SHA-256 just before it is moved into place, or with
+# ``None`` for a log a file is appended to (RunDir records them).
+_write_hooks: list[Callable[[Path, str | None], None]] = []
 
 
 def _umask() -> int:
@@ -64,7 +65,7 @@ def _umask() -> int:
 _MODE = 0o666 & ~_umask()
 
 
-def on_write(hook: Callable[[Path, str], None]) -> Callable[[], None]:
+def on_write(hook: Callable[[Path, str | None], None]) -> Callable[[], None]:
     """Register ``hook(path, sha256)`` for every atomic write; returns its remover."""
     _write_hooks.append(hook)
     return lambda: _write_hooks.remove(hook)
@@ -119,6 +120,29 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     _atomic(Path(path), data)
 
 
+def register_log(path: str | Path) -> None:
+    """Tell the run folder that glit writes ``path`` (a log file or a folder of them) by
+    appending, so it is listed as glit's own, without a digest."""
+    if is_main():
+        for hook in list(_write_hooks):
+            hook(Path(path), None)
+
+
+def append_lines(path: str | Path, lines: list[str]) -> None:
+    """Append ``lines`` to a log (``metrics.jsonl``): not atomic, never read back as a
+    result; a kill can cut its last line, which a resumed run drops."""
+    if not is_main() or not lines:
+        return
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        register_log(path)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+    except OSError as err:
+        raise os_error(err, "write", path) from None
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
@@ -170,8 +194,8 @@ def verify_recorded(path: Path, raw: bytes, what: str = "file") -> None:
         record = json.loads(marker.read_text())["files"].get(rel)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return  # a damaged marker is refused where the folder is opened
-    if not isinstance(record, dict):
-        return
+    if not isinstance(record, dict) or "sha256" not in record:
+        return  # not recorded, or a log appended to
     digest = hashlib.sha256(raw).hexdigest()
     if digest not in (record.get("sha256"), record.get("previous")):
         raise CheckpointError(

@@ -32,28 +32,39 @@ class _Below(logging.Filter):
         return record.levelno < self.level
 
 
+class _BarSafe(logging.Handler):
+    """On a terminal: each line through ``tqdm.write``, so progress bars stay whole."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(self.format(record), file=sys.stdout)
+
+
 def to_console(main: bool = True) -> None:
     """Information to stdout and warnings to stderr, stamped with the time off a terminal.
 
     Ranks other than 0 (``main`` false) log nothing.
     """
     for h in list(log.handlers):
-        if getattr(h, "_glit_console", False):
+        if h.get_name() == "glit-console":
             log.removeHandler(h)
     log.setLevel(logging.INFO)
     log.propagate = False
     if not main:
-        log.addHandler(logging.NullHandler())
+        quiet = logging.NullHandler()
+        quiet.set_name("glit-console")
+        log.addHandler(quiet)
         return
     stamp = not sys.stdout.isatty()
-    out = logging.StreamHandler(sys.stdout)
+    out: logging.Handler = logging.StreamHandler(sys.stdout) if stamp else _BarSafe()
     out.setFormatter(logging.Formatter(_STAMP if stamp else "%(message)s", _DATE))
     out.addFilter(_Below(logging.WARNING))
     err = logging.StreamHandler(sys.stderr)
     err.setFormatter(logging.Formatter("glit: warning: %(message)s"))
     err.setLevel(logging.WARNING)
     for h in (out, err):
-        h._glit_console = True  # type: ignore[attr-defined]
+        h.set_name("glit-console")
         log.addHandler(h)
 
 

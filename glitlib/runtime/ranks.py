@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigError
 
-__all__ = ["rank_and_world", "is_main", "barrier", "shard_map", "launched_by_torchrun",
-           "init_from_env", "shutdown"]
+__all__ = ["rank_and_world", "is_main", "barrier", "shard_map", "differing_ranks",
+           "launched_by_torchrun", "init_from_env", "shutdown", "stalled"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,18 +63,35 @@ def shard_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return out
 
 
+def differing_ranks(value: Any) -> list[int]:
+    """The ranks whose ``value`` (e.g. a digest of their data files) differs from rank
+    0's: ``[]`` when every rank agrees or there is one rank."""
+    rank, world = rank_and_world()
+    if world == 1:
+        return []
+    import torch.distributed as dist
+
+    values: list[Any] = [None] * world
+    dist.all_gather_object(values, value)
+    return [r for r, v in enumerate(values) if v != values[0]]
+
+
 def launched_by_torchrun() -> bool:
     """True when ``torchrun`` (or any launcher setting ``WORLD_SIZE`` > 1) started us."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def init_from_env(device: str) -> str:
+def init_from_env(device: str, timeout_s: float = 1800.0) -> str:
     """Start the process group torchrun describes; return this rank's device.
 
-    ``cuda`` becomes ``cuda:LOCAL_RANK`` (one GPU per rank); a given index is
-    refused, as every rank would share it. Without torchrun nothing is started
-    and ``device`` is returned as is.
+    ``cuda`` becomes ``cuda:LOCAL_RANK`` (one GPU per rank, named to NCCL as the
+    group's ``device_id``); a given index is refused, as every rank would share it.
+    A collective that waits ``timeout_s`` for a rank that stalled or died fails on the
+    ranks still alive (:func:`stalled`). Without torchrun nothing is started and
+    ``device`` is returned as is.
     """
+    from datetime import timedelta
+
     import torch
     import torch.distributed as dist
 
@@ -84,14 +101,34 @@ def init_from_env(device: str) -> str:
         raise ConfigError("this torch build has no torch.distributed; run without torchrun")
     local = int(os.environ.get("LOCAL_RANK", "0"))
     kind = torch.device(device).type
+    extra: dict[str, Any] = {}
     if kind == "cuda":
         if torch.device(device).index is not None:
             raise ConfigError(f"--device {device} under torchrun would put every rank on one "
                               "GPU; pass --device cuda (rank i uses cuda:LOCAL_RANK)")
         device = f"cuda:{local}"
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if kind == "cuda" else "gloo")
+        extra["device_id"] = torch.device(device)
+    dist.init_process_group("nccl" if kind == "cuda" else "gloo",
+                            timeout=timedelta(seconds=timeout_s), **extra)
     return device
+
+
+def stalled(err: BaseException) -> str | None:
+    """One line for a collective that failed because another rank stalled or died, or
+    ``None`` when ``err`` is something else."""
+    dist = sys.modules.get("torch.distributed")
+    kinds = tuple(getattr(dist, name) for name in ("DistError", "DistBackendError")
+                  if dist is not None and hasattr(dist, name))
+    text = str(err).lower()
+    if not (kinds and isinstance(err, kinds)) and not (
+            isinstance(err, RuntimeError) and ("timed out" in text or "connection" in text)):
+        return None
+    rank, world = rank_and_world()
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+    return (f"rank {rank} of {world}: another rank stopped answering ({first}); a rank "
+            "stalled or died: restart the same command with --resume (under torchrun "
+            "--max-restarts N ... --resume this happens by itself)")
 
 
 def shutdown() -> None:

@@ -145,7 +145,9 @@ class RunDir:
         parts = PurePosixPath(rel).parts if isinstance(rel, str) else ()
         bad = (not parts or PurePosixPath(rel).is_absolute() or "\\" in rel
                or any(p in ("", ".", "..") for p in parts) or rel in (MARKER, LOCK))
-        if bad or not isinstance(record, dict) or not isinstance(record.get("sha256"), str):
+        kinds = ("sha256", "append", "folder")  # a digest; a log appended to; a log folder
+        if bad or not isinstance(record, dict) or not any(k in record for k in kinds) or (
+                "sha256" in record and not isinstance(record["sha256"], str)):
             raise OutputError(f"{marker} lists {rel!r}, which is not a file inside "
                               f"{self.path}: the folder was tampered with; glit will not "
                               "resume or overwrite it: choose another --out")
@@ -183,7 +185,9 @@ class RunDir:
 
     def _owned(self, p: Path) -> bool:
         rel = p.relative_to(self.path).as_posix()
+        folders = [f for f, r in self.files.items() if r.get("folder")]
         return (rel in self.files or rel in (MARKER, LOCK)
+                or any(PurePosixPath(rel).is_relative_to(f) for f in folders)
                 or (p.name.startswith(TMP_PREFIX) and not p.is_symlink()))
 
     # -- taking the folder ------------------------------------------------------------
@@ -219,10 +223,14 @@ class RunDir:
                 tmp.unlink(missing_ok=True)
 
     def _clear(self) -> None:
-        for rel in sorted(self.files):
+        for rel, record in sorted(self.files.items()):
             target = self.path / rel
             try:
-                target.unlink(missing_ok=True)  # a link is removed, never what it points to
+                if record.get("folder") and target.is_dir() and not target.is_symlink():
+                    for f in sorted(_walk(target), reverse=True):
+                        f.unlink()  # files and links; a link's target is never touched
+                else:
+                    target.unlink(missing_ok=True)  # a link goes, never what it points to
             except OSError as err:
                 raise os_error(err, "delete", target) from None
         for folder, dirs, _ in sorted(os.walk(self.path), reverse=True):
@@ -233,17 +241,24 @@ class RunDir:
         self.files = {}
 
     # -- writing ----------------------------------------------------------------
-    def _record(self, path: Path, digest: str) -> None:
+    def _record(self, path: Path, digest: str | None) -> None:
+        """Record a write: its digest, or (``None``) that the file is a log appended to
+        (or, for a folder, a folder of logs) that no digest can hold."""
         try:
             rel = path.resolve().relative_to(self.path.resolve()).as_posix()
         except ValueError:
             return
         if rel == MARKER:
             return
-        old = self.files.get(rel, {}).get("sha256")
-        self.files[rel] = {"sha256": digest, **({"previous": old} if old and old != digest
-                                                 else {})}
-        self._save_marker()
+        if digest is None:
+            record: dict[str, Any] = {"folder": True} if path.is_dir() else {"append": True}
+        else:
+            old = self.files.get(rel, {}).get("sha256")
+            record = {"sha256": digest, **({"previous": old} if old and old != digest
+                                           else {})}
+        if self.files.get(rel) != record:
+            self.files[rel] = record
+            self._save_marker()
 
     def _save_marker(self) -> None:
         data: dict[str, Any] = {"format": MARKER_FORMAT, "version": MARKER_VERSION,

@@ -42,17 +42,22 @@ def step_seed(seed: int, step: int) -> int:
     return (seed * 1_000_003 + step) % 2**32
 
 
-def seed_step(seed: int, step: int) -> None:
+def seed_step(seed: int, step: int, rank: int = 0) -> None:
     """Seed torch's and numpy's global generators for one training step.
 
     Dropout, drop path and mixup draw from the global generators, so each step
-    reseeds them: a resumed run draws what an uninterrupted one did.
+    reseeds them: a resumed run draws what an uninterrupted one did. Under many ranks
+    torch's generator also depends on the rank, so each rank's slice of the batch gets
+    its own drop-path and dropout masks (as one process would give different images
+    different masks); numpy's does not, so mixup draws one mixing weight for the whole
+    global batch, as timm's batch mode does in one process. Rank 0 draws what a single
+    process draws.
     """
     import numpy as np
     import torch
 
     s = step_seed(seed, step)
-    torch.manual_seed(s)
+    torch.manual_seed(s if rank == 0 else (s + rank * 0x9E3779B97F4A7C15) % 2**63)
     np.random.seed(s)
 
 

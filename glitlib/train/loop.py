@@ -22,6 +22,7 @@ no momentum drift on choices that were not sampled.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from ..runtime.files import load_checkpoint, save_checkpoint
 from ..runtime.progress import bar
 from ..runtime.ranks import rank_and_world
 from ..runtime.seeds import seed_step
+from .monitor import Monitor, metrics_path
 from .parallel import average_path_gradients, synced_batchnorm
 
 __all__ = ["Checkpoint", "Trainer", "configure_optimizer", "check_shards", "mixup_for"]
@@ -118,6 +120,7 @@ class Trainer:
         check_shards(recipe)
         self.model, self.recipe, self.seed, self.rt = model, recipe, seed, rt
         self.ckpt, self.ema, self.mixup, self.reduce = ckpt, ema, mixup, reduce
+        self.monitor: Monitor | None = None
         self.opt = configure_optimizer(model, recipe)
         self.sched = CosineLRScheduler(self.opt, t_initial=max(2, recipe.steps),
                                        lr_min=recipe.min_lr, warmup_t=recipe.warmup,
@@ -138,25 +141,43 @@ class Trainer:
 
     def fit(self, forward: Forward, data: BatchSource, desc: str = "train") -> int:
         """Train for the recipe's steps (from the saved step when resuming); returns the
-        first step run."""
+        first step run. With a checkpoint the run is watched (:mod:`glitlib.train.monitor`):
+        metrics per step beside the checkpoint and a log line now and then."""
         start, steps = self.restore(), self.recipe.steps
         device = next(self.model.parameters()).device
         self.model.train()
         progress = bar(steps, desc, self.rt.progress, initial=start)
-        batches = data.batches(self.recipe.batch_size, self.seed, start, steps)
+        self.monitor = self._monitor(desc, start)
+        batches = iter(data.batches(self.recipe.batch_size, self.seed, start, steps))
         with synced_batchnorm(self.model, rank_and_world()[1] > 1), progress:
-            for step, (x, y) in zip(range(start, steps), batches):
-                x = x.to(device, non_blocking=True)
+            for step in range(start, steps):
+                clock = time.perf_counter()
+                x, y = next(batches)
+                wait = time.perf_counter() - clock
+                x = data.prepare(x.to(device, non_blocking=True))
                 loss = self.step(forward, x, y.to(device, non_blocking=True), step)
                 if step % 20 == 0:
                     progress.set_postfix(loss=f"{loss.item():.3f}")
                 progress.update()
+                if self.monitor is not None:
+                    self.monitor.step(step, loss, self.opt.param_groups[0]["lr"], len(y),
+                                      wait, time.perf_counter() - clock)
                 self._save(step + 1)
+        if self.monitor is not None:
+            self.monitor.close()
         return start
+
+    def _monitor(self, desc: str, start: int) -> Monitor | None:
+        """Watch the run when it has a checkpoint (a run folder to write metrics into)."""
+        if self.ckpt is None:
+            return None
+        board = self.ckpt.path.parent / "tensorboard" if self.rt.tensorboard else None
+        return Monitor(desc, self.recipe.steps, start, metrics_path(Path(self.ckpt.path)),
+                       board)
 
     def step(self, forward: Forward, x: Tensor, y: Tensor, step: int) -> Tensor:
         """One optimisation step; every random draw in it is seeded by ``(seed, step)``."""
-        seed_step(self.seed, step)
+        seed_step(self.seed, step, rank_and_world()[0])
         self.sched.step_update(step)
         if self.mixup is not None:
             x, y = self.mixup(x, y)
@@ -178,6 +199,8 @@ class Trainer:
         ck, recipe = self.ckpt, self.recipe
         if ck is None or (done % recipe.ckpt_every and done != recipe.steps):
             return
+        if self.monitor is not None:
+            self.monitor.flush()  # the metrics end where the checkpoint does
         save_checkpoint(ck.path, {
             **ck.header, "step": done, "config": asdict(recipe),
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),

@@ -87,11 +87,13 @@ class SyncBatchNorm1d(nn.BatchNorm1d):
             return super().forward(x)
         dims = [0, *range(2, x.ndim)]
         shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
-        n = _SumOverRanks.apply(torch.tensor(float(x.numel() // x.shape[1]), device=x.device))
+        # Every rank holds an equal slice of the global batch (check_shards), so the count
+        # is known on the host: no collective, no device-to-host sync for it.
+        n = float(x.numel() // x.shape[1] * world)
         mean = _SumOverRanks.apply(x.sum(dims)) / n  # two passes: no cancellation in var
         centred = x - mean.view(shape)
         var = _SumOverRanks.apply((centred * centred).sum(dims)) / n
-        self._update_running(mean.detach(), var.detach(), n.item())
+        self._update_running(mean.detach(), var.detach(), n)
         y = centred * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)

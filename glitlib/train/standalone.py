@@ -86,7 +86,7 @@ def accuracy(forward: Callable[[Tensor], Tensor], data: BatchSource,
     device = device if device is not None else device_of(forward)
     correct = 0
     for x, y in data.in_order(batch_size):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y = data.prepare(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
         with autocast(device, precision):
             correct += int((forward(x).argmax(dim=-1) == y).sum().item())
     return correct / max(1, len(data))

@@ -229,3 +229,69 @@ def test_timm_fine_tuning_workflow_on_digits(released):
         opt.step()
     after = accuracy()
     assert before < 0.3 and after > 0.6, (before, after)
+
+
+# -- FX: timm's and torchvision's feature extraction ---------------------------------
+
+def _block_outputs(model, x):
+    seen = []
+    hooks = [b.register_forward_hook(lambda m, i, out: seen.append(out)) for b in model.blocks]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+TRACE_WARNING = "ignore:The nodes obtained by tracing the model in train mode"  # BatchNorm folding
+
+
+@pytest.mark.filterwarnings(TRACE_WARNING)
+def test_timm_fx_features_equal_the_eager_blocks():
+    torch.manual_seed(0)
+    feats = timm.create_model(NAME, features_only=True, feature_cls="fx", img_size=32,
+                              out_indices=(1, 4, 11)).eval()
+    torch.manual_seed(0)
+    model = timm.create_model(NAME, img_size=32).eval()  # the same weights
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        got = feats(x)
+    want = _block_outputs(model, x)
+    assert len(got) == 3
+    for g, i in zip(got, (1, 4, 11)):
+        assert torch.equal(g, want[i])
+
+
+@pytest.mark.filterwarnings(TRACE_WARNING)
+@pytest.mark.parametrize("local", gl.LOCAL_KINDS)
+@pytest.mark.parametrize("banded", [False, True])
+def test_torchvision_feature_extractor_equals_eager(local, banded):
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    if banded and local != "conv1d":
+        pytest.skip("only GLiT's 1D local heads have a banded path")
+    space = gl.with_local(gl.get_space("digits"), local)
+    rows = [(3, 16, 2, None, None), (0, None, 1, 2, 9), (1, 8, 4, 4, 5), (2, 32, 2, 1, 3)]
+    arch = gl.Arch(tuple(gl.BlockArch(g, dk, dz, e if space.uses_e or e is None else None, k)
+                         for g, dk, dz, e, k in rows))
+    torch.manual_seed(0)
+    model = gl.GLiT(space, arch)
+    for m in model.modules():
+        if isinstance(m, gl.LocalHeads):
+            m.banded_max_tokens = 64 if banded else 0
+            with torch.no_grad():
+                m.norm.running_mean.uniform_(-0.5, 0.5)
+                m.norm.running_var.uniform_(0.5, 2.0)
+    nodes = {"blocks.0": "b0", "blocks.1": "b1", "blocks.3": "b3", "head": "logits"}
+    extractor = create_feature_extractor(model, nodes)
+    x = torch.randn(3, 1, 8, 8)
+    for train in (False, True):
+        model.train(train)
+        extractor.train(train)
+        with torch.no_grad():
+            got = extractor(x)
+            want = _block_outputs(model, x)
+            logits = model(x)
+        for name, i in (("b0", 0), ("b1", 1), ("b3", 3)):
+            assert torch.equal(got[name], want[i]), (name, train)
+        assert torch.equal(got["logits"], logits)

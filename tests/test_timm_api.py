@@ -295,3 +295,27 @@ def test_torchvision_feature_extractor_equals_eager(local, banded):
         for name, i in (("b0", 0), ("b1", 1), ("b3", 3)):
             assert torch.equal(got[name], want[i]), (name, train)
         assert torch.equal(got["logits"], logits)
+
+
+# -- timm's public API only ----------------------------------------------------------
+
+def test_take_indices_follows_timm():
+    from glitlib.model.glit import take_indices
+
+    assert take_indices(12, None) == (list(range(12)), 11)
+    assert take_indices(12, 3) == ([9, 10, 11], 11)
+    assert take_indices(12, [0, -1, 4]) == ([0, 11, 4], 11)
+    for bad in (0, 13, [12], [-13], []):
+        with pytest.raises(ValueError, match="indices="):
+            take_indices(12, bad)
+
+
+def test_no_private_timm_imports():
+    import re
+    from pathlib import Path
+
+    private = re.compile(r"timm\.[a-z_.]*\._")
+    root = Path(gl.__file__).parent
+    found = [f"{p.relative_to(root)}:{n}" for p in sorted(root.rglob("*.py"))
+             for n, line in enumerate(p.read_text().splitlines(), 1) if private.search(line)]
+    assert not found, found

@@ -15,14 +15,13 @@ from typing import Any
 import torch
 from timm.layers import PatchEmbed, resample_abs_pos_embed
 from timm.models import checkpoint, checkpoint_seq
-from timm.models._features import feature_take_indices
 from torch import Tensor, nn
 
 from .arch import Arch, BlockArch
 from .layers import FFN, Block, GlobalHeads, GlobalLocal
 from .space import SearchSpace
 
-__all__ = ["GLiT", "make_block", "init_weights", "use_fused_attention"]
+__all__ = ["GLiT", "make_block", "init_weights", "use_fused_attention", "take_indices"]
 
 _POOLS = ("token", "avg", "")
 
@@ -100,6 +99,27 @@ class Embedding(nn.Module):
             x = x.reshape(B, H * W, C)
         cls = self.cls_token.expand(x.shape[0], -1, -1)
         return self.pos_drop(torch.cat([cls, x], dim=1) + pos_embed)
+
+
+def take_indices(num_blocks: int, indices: int | list[int] | tuple[int, ...] | None
+                 ) -> tuple[list[int], int]:
+    """The blocks ``indices`` names, counted from the first, and the largest of them.
+
+    timm's convention: ``None`` all blocks, an int ``n`` the last ``n``, a list the
+    blocks it lists (negative ones from the end).
+    """
+    if indices is None:
+        indices = num_blocks
+    if isinstance(indices, int):
+        if not 0 < indices <= num_blocks:
+            raise ValueError(f"indices={indices}: take the last 1 to {num_blocks} blocks")
+        taken = list(range(num_blocks - indices, num_blocks))
+    else:
+        taken = [num_blocks + i if i < 0 else i for i in indices]
+        if not taken or any(not 0 <= t < num_blocks for t in taken):
+            raise ValueError(f"indices={list(indices)}: name blocks from 0 to "
+                             f"{num_blocks - 1} (negative: from the end)")
+    return taken, max(taken)
 
 
 def _square(img_size: int | tuple[int, int] | list[int]) -> int:
@@ -225,7 +245,7 @@ class GLiT(nn.Module):
         (``"NCHW"``) or ``(B, HW, C)`` (``"NLC"``), the class token apart."""
         if output_fmt not in ("NCHW", "NLC"):
             raise ValueError(f"output_fmt={output_fmt!r}; choose 'NCHW' or 'NLC'")
-        take_indices, max_index = feature_take_indices(len(self.blocks), indices)
+        taken, max_index = take_indices(len(self.blocks), indices)
         B, _, height, width = x.shape
         H, W = self.embed.patch_embed.dynamic_feat_size((height, width))
         x = self.embed(x)
@@ -233,7 +253,7 @@ class GLiT(nn.Module):
         intermediates = []
         for i, blk in enumerate(blocks):
             x = checkpoint(blk, x) if self.grad_checkpointing else blk(x)
-            if i in take_indices:
+            if i in taken:
                 intermediates.append(self.norm(x) if norm else x)
         prefix = [y[:, : self.num_prefix_tokens] for y in intermediates]
         intermediates = [y[:, self.num_prefix_tokens:] for y in intermediates]
@@ -251,10 +271,10 @@ class GLiT(nn.Module):
         self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True,
     ) -> list[int]:
         """Drop the blocks after the last of ``indices`` (and the norm/head if asked)."""
-        take_indices, max_index = feature_take_indices(len(self.blocks), indices)
+        taken, max_index = take_indices(len(self.blocks), indices)
         self.blocks = self.blocks[: max_index + 1]
         if prune_norm:
             self.norm = nn.Identity()  # type: ignore[assignment]
         if prune_head:
             self.reset_classifier(0, "")
-        return take_indices
+        return taken

@@ -297,6 +297,38 @@ def test_torchvision_feature_extractor_equals_eager(local, banded):
         assert torch.equal(got["logits"], logits)
 
 
+# -- timm's load_checkpoint on the released file -------------------------------------
+
+def test_timm_load_checkpoint_reads_the_released_file(released):
+    from timm.models import load_checkpoint
+
+    path, source = released
+    model = timm.create_model(NAME)
+    assert not torch.equal(model.embed.pos_embed, source.embed.pos_embed)
+    incompatible = load_checkpoint(model, str(path))  # strict: every key found and used
+    assert not incompatible.missing_keys and not incompatible.unexpected_keys
+    want = gl.load_official(path).state_dict()
+    got = model.state_dict()
+    assert got.keys() == want.keys()
+    assert all(torch.equal(v, want[k]) for k, v in got.items())
+
+
+def test_released_layout_loads_under_a_wrapper(released):
+    """A GLiT held by another module (timm's EMA, DDP) still reads the released keys."""
+    from timm.utils import ModelEmaV3
+
+    path, source = released
+    ema = ModelEmaV3(timm.create_model(NAME))
+    sd = gl.official_state_dict(source)
+    ema.load_state_dict({f"module.{k}": v for k, v in sd.items()})
+    want = source.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in ema.module.state_dict().items())
+    # timm's DeiT keys are another layout: not renamed, so a strict load refuses them
+    deit = timm.create_model("deit_tiny_patch16_224").state_dict()
+    with pytest.raises(RuntimeError, match="Missing key"):
+        timm.create_model(NAME).load_state_dict(deit)
+
+
 # -- timm's public API only ----------------------------------------------------------
 
 def test_take_indices_follows_timm():

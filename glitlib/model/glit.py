@@ -18,6 +18,7 @@ from timm.models import checkpoint, checkpoint_seq
 from torch import Tensor, nn
 
 from .arch import Arch, BlockArch
+from .keys import released_to_glitlib
 from .layers import FFN, Block, GlobalHeads, GlobalLocal
 from .space import SearchSpace
 
@@ -122,6 +123,14 @@ def take_indices(num_blocks: int, indices: int | list[int] | tuple[int, ...] | N
     return taken, max(taken)
 
 
+def _take_released_layout(module: nn.Module, state_dict: dict[str, Any], prefix: str,
+                          *args: Any) -> None:
+    """``load_state_dict`` pre-hook: a state dict in the released checkpoint's layout
+    (``cls_token``, ``blocks.{i}.0.attn.qkv``, ...) is renamed to glitlib's in place,
+    so ``model.load_state_dict`` and timm's ``load_checkpoint`` read the released file."""
+    released_to_glitlib(state_dict, prefix)
+
+
 def _square(img_size: int | tuple[int, int] | list[int]) -> int:
     if isinstance(img_size, int):
         return img_size
@@ -140,7 +149,8 @@ class GLiT(nn.Module):
     ``forward_features`` returns the normalised tokens, ``forward_head`` the
     logits from the class token, ``forward`` both in a row (as in timm).
     ``num_classes``, ``in_chans`` and ``img_size`` override the space's;
-    ``num_classes=0`` gives a model without classifier.
+    ``num_classes=0`` gives a model without classifier. ``load_state_dict`` takes
+    glitlib's keys or the released checkpoint's (renamed on the way in).
     """
 
     def __init__(
@@ -180,6 +190,7 @@ class GLiT(nn.Module):
             for i in range(space.depth)
         ]
         init_weights(self)
+        self.register_load_state_dict_pre_hook(_take_released_layout)
 
     def _new_head(self, num_classes: int) -> nn.Module:
         return nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()

@@ -231,6 +231,108 @@ def test_timm_fine_tuning_workflow_on_digits(released):
     assert before < 0.3 and after > 0.6, (before, after)
 
 
+# -- searched networks through timm: create_model(..., arch=...) --------------------
+
+TINY32 = {"name": "tiny32", "img_size": 32, "patch_size": 8, "in_chans": 3, "num_classes": 3,
+          "embed_dim": 24, "depth": 2, "num_heads": 3, "d_k": [4, 8], "d_z": [1, 2],
+          "e": [1, 2], "k": [3, 5]}
+TINY32_BLOCKS = [{"g": 1, "d_k": 8, "d_z": 2, "e": 1, "k": 3},
+                 {"g": 0, "d_k": None, "d_z": 1, "e": 2, "k": 5}]
+
+
+def _arch_json(folder, space, blocks, name="found"):
+    """An arch.json as ``glit search`` writes it: name, space, blocks."""
+    from glitlib.runtime.files import write_json
+
+    path = folder / "arch.json"
+    write_json(path, {"name": name, "space": space, "blocks": blocks})
+    return path
+
+
+def test_create_model_builds_a_searched_arch_json_in_its_space(tmp_path):
+    path = _arch_json(tmp_path, TINY32, TINY32_BLOCKS)
+    model = timm.create_model(NAME, arch=str(path))
+    assert model.space == gl.get_space(TINY32)
+    assert model.arch == gl.Arch.from_dict({"blocks": TINY32_BLOCKS})
+    assert model.num_classes == 3 and model.embed.pos_embed.shape == (1, 17, 24)
+    assert model.blocks[1].gl.attn is None and model.blocks[1].gl.conv.depthwise.kernel_size == (5,)
+    cfg = resolve_data_config(model=model)
+    assert cfg["input_size"] == (3, 32, 32) and cfg["crop_pct"] == 1.0
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+    # the same network from a Path, a dict with its space, and a dict of a preset's name
+    assert timm.create_model(NAME, arch=path).arch == model.arch
+    again = timm.create_model(NAME, arch={"space": TINY32, "blocks": TINY32_BLOCKS})
+    assert again.space == model.space and again.arch == model.arch
+    # the user's sizes win, and the data config follows them
+    other = timm.create_model(NAME, arch=str(path), num_classes=5, img_size=16)
+    assert other.num_classes == 5 and other.embed.pos_embed.shape == (1, 5, 24)
+    assert resolve_data_config(model=other)["input_size"] == (3, 16, 16)
+
+
+def test_create_model_takes_an_arch_in_the_registered_space():
+    space, glit_tiny = gl.get_arch("glit-tiny")
+    deit = gl.get_arch("deit-tiny")[1]
+    for arch in (deit, {"blocks": [b.to_dict() for b in deit.blocks]}):
+        model = timm.create_model(NAME, arch=arch, img_size=32)
+        assert model.arch == deit and model.space.embed_dim == 192 and model.num_classes == 1000
+        assert resolve_data_config(model=model)["crop_pct"] == 224 / 256  # ImageNet's space
+    assert timm.create_model(NAME, arch="deit-tiny", img_size=32).arch == deit
+    assert timm.create_model(NAME, img_size=32).arch == glit_tiny
+
+
+def test_digits_arch_gets_the_digits_data_config(tmp_path):
+    from PIL import Image
+    from timm.data import create_transform
+
+    space = gl.get_space("digits")
+    arch = gl.all_global(space)
+    path = tmp_path / "arch.json"
+    path.write_text(arch.to_json(space))
+    model = timm.create_model(NAME, arch=str(path)).eval()
+    cfg = resolve_data_config(model=model)
+    assert cfg["input_size"] == (1, 8, 8) and cfg["crop_pct"] == 1.0
+    assert len(cfg["mean"]) == len(cfg["std"]) == 1
+    assert model.num_classes == 10 and model.embed.patch_embed.proj.in_channels == 1
+    x = create_transform(**cfg)(Image.new("L", (8, 8), color=128))
+    assert x.shape == (1, 8, 8)
+    with torch.no_grad():
+        assert model(x[None]).shape == (1, 10)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (123, r"arch=123: give an Arch, an architecture dict"),
+    ("no/such/arch.json", r"neither a named architecture .* nor an existing JSON file"),
+    ({"blocks": TINY32_BLOCKS}, r"^arch: architecture has 2 blocks but space 'tiny' has "
+                                r"depth 12"),
+    ({"blocks": TINY32_BLOCKS, "space": "cifar"}, r"^arch: architecture has 2 blocks"),
+    ({"blocks": TINY32_BLOCKS, "space": 7}, r"space must be a preset name"),
+    ({"blocks": [{"g": 1}]}, r"^arch: block 0: expected an object with keys"),
+    ({"space": TINY32, "blocks": [{**TINY32_BLOCKS[0], "k": 7}, TINY32_BLOCKS[1]]},
+     r"block 0: k=7 is not allowed; choose one of \[3, 5\]"),
+])
+def test_bad_arch_is_one_line(bad, message):
+    with pytest.raises(gl.ArchitectureError, match=message) as err:
+        timm.create_model(NAME, arch=bad)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_arch_file_is_one_line(tmp_path):
+    path = tmp_path / "arch.json"
+    path.write_text('{"space": "digits", "blocks": [')
+    with pytest.raises(gl.ArchitectureError, match="architecture file .*malformed JSON"):
+        timm.create_model(NAME, arch=str(path))
+    _arch_json(tmp_path, TINY32, TINY32_BLOCKS[:1])
+    with pytest.raises(gl.ArchitectureError, match=r"architecture file .*arch\.json: "
+                                                   "architecture has 1 blocks"):
+        timm.create_model(NAME, arch=str(path))
+
+
+def test_features_only_on_a_shallow_arch(tmp_path):
+    path = _arch_json(tmp_path, TINY32, TINY32_BLOCKS)
+    feats = timm.create_model(NAME, arch=str(path), features_only=True)
+    assert [f.shape for f in feats(torch.randn(1, 3, 32, 32))] == [(1, 24, 4, 4)] * 2
+
+
 # -- FX: timm's and torchvision's feature extraction ---------------------------------
 
 def _block_outputs(model, x):

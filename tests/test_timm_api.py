@@ -365,13 +365,11 @@ def test_timm_fx_features_equal_the_eager_blocks():
 
 
 @pytest.mark.filterwarnings(TRACE_WARNING)
-@pytest.mark.parametrize("local", gl.LOCAL_KINDS)
-@pytest.mark.parametrize("banded", [False, True])
+@pytest.mark.parametrize("local, banded", [(kind, False) for kind in gl.LOCAL_KINDS]
+                         + [("conv1d", True)])  # only GLiT's 1D local heads have a banded path
 def test_torchvision_feature_extractor_equals_eager(local, banded):
     from torchvision.models.feature_extraction import create_feature_extractor
 
-    if banded and local != "conv1d":
-        pytest.skip("only GLiT's 1D local heads have a banded path")
     space = gl.with_local(gl.get_space("digits"), local)
     rows = [(3, 16, 2, None, None), (0, None, 1, 2, 9), (1, 8, 4, 4, 5), (2, 32, 2, 1, 3)]
     arch = gl.Arch(tuple(gl.BlockArch(g, dk, dz, e if space.uses_e or e is None else None, k)

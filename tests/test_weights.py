@@ -117,3 +117,21 @@ def test_timm_filter_takes_both_layouts(reference, tmp_path):
         torch.testing.assert_close(again(x), model(x), rtol=0, atol=0)
     with pytest.raises(WeightsError, match="unexpected key 'extra.weight'"):
         checkpoint_filter_fn({**model.state_dict(), "extra.weight": x}, model)
+
+
+def test_load_state_dict_takes_the_released_layout(reference):
+    from glitlib.model.keys import is_released_layout, released_to_glitlib
+
+    sd = reference.state_dict()
+    model = gl.build("glit-tiny")
+    model.load_state_dict(sd)  # strict: the released keys are renamed before loading
+    want = gl.load_official(sd).state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in model.state_dict().items())
+    assert is_released_layout(sd) and not is_released_layout(model.state_dict())
+    deit = timm.create_model("deit_tiny_patch16_224").state_dict()
+    assert not is_released_layout(deit)
+    keys = dict(sd)
+    assert released_to_glitlib(keys, prefix="other.") is False and keys.keys() == sd.keys()
+    nested = {f"ema.{k}": v for k, v in sd.items()}
+    assert released_to_glitlib(nested, prefix="ema.") is True
+    assert nested.keys() == {f"ema.{k}" for k in want}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from ..errors import ArchitectureError
 from ..runtime.files import read_json
 from .space import SPACES, SearchSpace, get_space, is_int
 
-__all__ = ["BlockArch", "Arch", "NAMED_ARCHS", "all_global", "get_arch", "load_arch"]
+__all__ = ["BlockArch", "Arch", "NAMED_ARCHS", "all_global", "get_arch", "load_arch",
+           "resolve_arch"]
 
 
 @dataclass(frozen=True)
@@ -253,3 +255,56 @@ def load_arch(
         return space, arch.validate(space)
     except ArchitectureError as err:
         raise ArchitectureError(f"architecture file {path}: {err}") from None
+
+
+def resolve_arch(source: Any, space: SearchSpace) -> tuple[SearchSpace, Arch]:
+    """A searched network as a model factory takes it (timm's ``arch=``), and its space.
+
+    ``source`` is an :class:`Arch`, an architecture dict (``{"blocks": [...]}``, with
+    or without ``"space"``: a preset name or a full space dict), a named architecture
+    (``"glit-tiny"``), or the path of an architecture JSON file such as the
+    ``arch.json`` that ``glit search`` writes (it carries its space). The network
+    lives in the space it carries; else in ``space``. Validated against that space;
+    any fault is one :class:`ArchitectureError` line.
+    """
+    if isinstance(source, Arch):
+        return space, _validated(source, space, "arch")
+    if isinstance(source, dict):
+        return _from_dict(source, space, "arch")
+    if isinstance(source, (str, PathLike)):
+        text = str(source)
+        if text in NAMED_ARCHS:
+            return get_arch(text)
+        path = Path(text)
+        if not path.is_file():
+            raise ArchitectureError(
+                f"arch={text!r} is neither a named architecture {list(NAMED_ARCHS)} nor an "
+                "existing JSON file; give the path of an arch.json that glit search wrote"
+            )
+        data = read_json(path, "architecture file", ArchitectureError, "fix the file")
+        return _from_dict(data, space, f"architecture file {path}")
+    raise ArchitectureError(
+        f"arch={source!r}: give an Arch, an architecture dict ({{\"blocks\": [...]}}, "
+        "optionally with its \"space\") or the path of an arch.json"
+    )
+
+
+def _from_dict(data: Any, space: SearchSpace, where: str) -> tuple[SearchSpace, Arch]:
+    try:
+        arch = Arch.from_dict(data)
+        own = data.get("space")
+        if own is not None:
+            if not isinstance(own, (str, dict, SearchSpace)):
+                raise ArchitectureError(f"space must be a preset name or a space object, "
+                                        f"got {own!r}")
+            space = get_space(own)
+    except ArchitectureError as err:
+        raise ArchitectureError(f"{where}: {err}") from None
+    return space, _validated(arch, space, where)
+
+
+def _validated(arch: Arch, space: SearchSpace, where: str) -> Arch:
+    try:
+        return arch.validate(space)
+    except ArchitectureError as err:
+        raise ArchitectureError(f"{where}: {err}") from None

@@ -15,14 +15,14 @@ from typing import Any
 import torch
 from timm.layers import PatchEmbed, resample_abs_pos_embed
 from timm.models import checkpoint, checkpoint_seq
-from timm.models._features import feature_take_indices
 from torch import Tensor, nn
 
 from .arch import Arch, BlockArch
+from .keys import released_to_glitlib
 from .layers import FFN, Block, GlobalHeads, GlobalLocal
 from .space import SearchSpace
 
-__all__ = ["GLiT", "make_block", "init_weights", "use_fused_attention"]
+__all__ = ["GLiT", "make_block", "init_weights", "use_fused_attention", "take_indices"]
 
 _POOLS = ("token", "avg", "")
 
@@ -102,6 +102,35 @@ class Embedding(nn.Module):
         return self.pos_drop(torch.cat([cls, x], dim=1) + pos_embed)
 
 
+def take_indices(num_blocks: int, indices: int | list[int] | tuple[int, ...] | None
+                 ) -> tuple[list[int], int]:
+    """The blocks ``indices`` names, counted from the first, and the largest of them.
+
+    timm's convention: ``None`` all blocks, an int ``n`` the last ``n``, a list the
+    blocks it lists (negative ones from the end).
+    """
+    if indices is None:
+        indices = num_blocks
+    if isinstance(indices, int):
+        if not 0 < indices <= num_blocks:
+            raise ValueError(f"indices={indices}: take the last 1 to {num_blocks} blocks")
+        taken = list(range(num_blocks - indices, num_blocks))
+    else:
+        taken = [num_blocks + i if i < 0 else i for i in indices]
+        if not taken or any(not 0 <= t < num_blocks for t in taken):
+            raise ValueError(f"indices={list(indices)}: name blocks from 0 to "
+                             f"{num_blocks - 1} (negative: from the end)")
+    return taken, max(taken)
+
+
+def _take_released_layout(module: nn.Module, state_dict: dict[str, Any], prefix: str,
+                          *args: Any) -> None:
+    """``load_state_dict`` pre-hook: a state dict in the released checkpoint's layout
+    (``cls_token``, ``blocks.{i}.0.attn.qkv``, ...) is renamed to glitlib's in place,
+    so ``model.load_state_dict`` and timm's ``load_checkpoint`` read the released file."""
+    released_to_glitlib(state_dict, prefix)
+
+
 def _square(img_size: int | tuple[int, int] | list[int]) -> int:
     if isinstance(img_size, int):
         return img_size
@@ -120,7 +149,8 @@ class GLiT(nn.Module):
     ``forward_features`` returns the normalised tokens, ``forward_head`` the
     logits from the class token, ``forward`` both in a row (as in timm).
     ``num_classes``, ``in_chans`` and ``img_size`` override the space's;
-    ``num_classes=0`` gives a model without classifier.
+    ``num_classes=0`` gives a model without classifier. ``load_state_dict`` takes
+    glitlib's keys or the released checkpoint's (renamed on the way in).
     """
 
     def __init__(
@@ -160,6 +190,7 @@ class GLiT(nn.Module):
             for i in range(space.depth)
         ]
         init_weights(self)
+        self.register_load_state_dict_pre_hook(_take_released_layout)
 
     def _new_head(self, num_classes: int) -> nn.Module:
         return nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
@@ -225,7 +256,7 @@ class GLiT(nn.Module):
         (``"NCHW"``) or ``(B, HW, C)`` (``"NLC"``), the class token apart."""
         if output_fmt not in ("NCHW", "NLC"):
             raise ValueError(f"output_fmt={output_fmt!r}; choose 'NCHW' or 'NLC'")
-        take_indices, max_index = feature_take_indices(len(self.blocks), indices)
+        taken, max_index = take_indices(len(self.blocks), indices)
         B, _, height, width = x.shape
         H, W = self.embed.patch_embed.dynamic_feat_size((height, width))
         x = self.embed(x)
@@ -233,7 +264,7 @@ class GLiT(nn.Module):
         intermediates = []
         for i, blk in enumerate(blocks):
             x = checkpoint(blk, x) if self.grad_checkpointing else blk(x)
-            if i in take_indices:
+            if i in taken:
                 intermediates.append(self.norm(x) if norm else x)
         prefix = [y[:, : self.num_prefix_tokens] for y in intermediates]
         intermediates = [y[:, self.num_prefix_tokens:] for y in intermediates]
@@ -251,10 +282,10 @@ class GLiT(nn.Module):
         self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True,
     ) -> list[int]:
         """Drop the blocks after the last of ``indices`` (and the norm/head if asked)."""
-        take_indices, max_index = feature_take_indices(len(self.blocks), indices)
+        taken, max_index = take_indices(len(self.blocks), indices)
         self.blocks = self.blocks[: max_index + 1]
         if prune_norm:
             self.norm = nn.Identity()  # type: ignore[assignment]
         if prune_head:
             self.reset_classifier(0, "")
-        return take_indices
+        return taken

@@ -100,7 +100,7 @@ class LocalHeads(nn.Module):
         else:  # BatchNorm with running statistics is affine: fold it into the conv.
             weight, bias = self._folded_depthwise()
             h = self._depthwise(h, weight, bias)
-        h = F.silu(h, inplace=not h.requires_grad)  # Swish
+        h = _swish(h)
         return F.linear(h, self.pointwise2.weight.squeeze(-1), self.pointwise2.bias)
 
     def _folded_depthwise(self) -> tuple[Tensor, Tensor]:
@@ -118,9 +118,7 @@ class LocalHeads(nn.Module):
         return (weight.flatten(1) * scale[:, None]).view_as(weight), bias
 
     def _depthwise(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        if x.shape[1] > self.banded_max_tokens:
-            return _depthwise_tokens(x, weight, bias)
-        return banded_depthwise(x.transpose(1, 2), weight, bias).transpose(1, 2)
+        return _depthwise_1d(x, weight, bias, self.banded_max_tokens)
 
 
 class LocalHeads2d(LocalHeads):
@@ -143,17 +141,7 @@ class LocalHeads2d(LocalHeads):
                          groups=channels)
 
     def _depthwise(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        b, t, c = x.shape
-        m = int(math.sqrt(t - 1) + 0.5)  # not math.isqrt: TorchScript lacks it
-        if m * m != t - 1:
-            raise ValueError(f"2D local heads need a square patch grid, got {t - 1} patch "
-                             "tokens; feed square images")
-        k = weight.shape[-1]
-        centre = weight[:, :, k // 2:k // 2 + 1, k // 2:k // 2 + 1]
-        cls = F.conv2d(x[:, 0, :, None, None], centre, bias, groups=c)  # (B, C, 1, 1)
-        grid = x[:, 1:].unflatten(1, (m, m)).permute(0, 3, 1, 2)  # (B, C, m, m), channels-last
-        y = F.conv2d(grid, weight, bias, padding=k // 2, groups=c)
-        return torch.cat([cls.view(b, 1, c), y.flatten(2).transpose(1, 2)], dim=1)
+        return _depthwise_grid(x, weight, bias)
 
 
 def window_mask(num_tokens: int, window: int, device: torch.device | None = None) -> Tensor:
@@ -314,6 +302,50 @@ def banded_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     y = torch.bmm(x.permute(1, 0, 2).contiguous(), band.transpose(1, 2))  # (C, B, T)
     y = y.permute(1, 0, 2)
     return y if bias is None else y + bias[:, None]
+
+
+# -- the shape-dependent steps of the local heads, leaves for torch.fx -----------
+# Each reads a tensor's shape or flags to pick its path, which symbolic tracing
+# cannot follow (a traced shape is no number). ``torch.fx.wrap`` makes each a
+# single call in a traced graph (timm's FX feature extraction, torchvision's
+# ``create_feature_extractor``), run eagerly by the graph module: the same path
+# and the same bits as the module's own forward.
+
+
+def _depthwise_1d(x: Tensor, weight: Tensor, bias: Tensor | None,
+                  banded_max_tokens: int) -> Tensor:
+    """:class:`LocalHeads`' depthwise conv of ``(B, T, C)`` tokens: the channels-last
+    convolution, or the banded matmul for at most ``banded_max_tokens`` tokens."""
+    if x.shape[1] > banded_max_tokens:
+        return _depthwise_tokens(x, weight, bias)
+    return banded_depthwise(x.transpose(1, 2), weight, bias).transpose(1, 2)
+
+
+def _depthwise_grid(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """:class:`LocalHeads2d`' ``k x k`` depthwise conv of the ``(B, T, C)`` tokens' patch
+    grid; the class token gets the kernel's centre tap."""
+    b, t, c = x.shape
+    m = int(math.sqrt(t - 1) + 0.5)  # not math.isqrt: TorchScript lacks it
+    if m * m != t - 1:
+        raise ValueError(f"2D local heads need a square patch grid, got {t - 1} patch "
+                         "tokens; feed square images")
+    k = weight.shape[-1]
+    centre = weight[:, :, k // 2:k // 2 + 1, k // 2:k // 2 + 1]
+    cls = F.conv2d(x[:, 0, :, None, None], centre, bias, groups=c)  # (B, C, 1, 1)
+    grid = x[:, 1:].unflatten(1, (m, m)).permute(0, 3, 1, 2)  # (B, C, m, m), channels-last
+    y = F.conv2d(grid, weight, bias, padding=k // 2, groups=c)
+    return torch.cat([cls.view(b, 1, c), y.flatten(2).transpose(1, 2)], dim=1)
+
+
+def _swish(x: Tensor) -> Tensor:
+    """Swish, in place where no gradient needs the input."""
+    return F.silu(x, inplace=not x.requires_grad)
+
+
+torch.fx.wrap("_depthwise_1d")
+torch.fx.wrap("_depthwise_grid")
+torch.fx.wrap("_swish")
+torch.fx.wrap("window_mask")
 
 
 def _needed(value: int | None, name: str) -> int:

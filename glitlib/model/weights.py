@@ -7,7 +7,6 @@ checked key by key so a wrong file fails with the first key that disagrees.
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,62 +18,13 @@ from ..errors import WeightsError
 from ..runtime.files import read_checkpoint
 from .arch import Arch, BlockArch, get_arch
 from .glit import GLiT
+from .keys import OFFICIAL, TIMM, rename, to_official
 from .space import SPACES, SearchSpace
 
 __all__ = [
     "load_official", "official_state_dict", "from_deit",
     "load_checkpoint_file", "checkpoint_filter_fn",
 ]
-
-
-# Released GLiT code -> glitlib. Each block is wrapped in a one-element list
-# ("blocks.{i}.0"); the global and local parts live together under "attn", the
-# conv part as a Sequential "net" (0: rearrange, 1: pointwise, 2: GLU,
-# 3: depthwise wrapper, 4: BatchNorm, 5: Swish, 6: pointwise).
-_OFFICIAL = [
-    (r"^cls_token$", "embed.cls_token"),
-    (r"^pos_embed$", "embed.pos_embed"),
-    (r"^patch_embed\.proj\.", "embed.patch_embed.proj."),
-    (r"^blocks\.(\d+)\.0\.attn\.(qkv|proj)\.", r"blocks.\1.gl.attn.\2."),
-    (r"^blocks\.(\d+)\.0\.attn\.net\.1\.", r"blocks.\1.gl.conv.pointwise1."),
-    (r"^blocks\.(\d+)\.0\.attn\.net\.3\.conv\.", r"blocks.\1.gl.conv.depthwise."),
-    (r"^blocks\.(\d+)\.0\.attn\.net\.4\.", r"blocks.\1.gl.conv.norm."),
-    (r"^blocks\.(\d+)\.0\.attn\.net\.6\.", r"blocks.\1.gl.conv.pointwise2."),
-    (r"^blocks\.(\d+)\.0\.(norm1|norm2)\.", r"blocks.\1.\2."),
-    (r"^blocks\.(\d+)\.0\.mlp\.", r"blocks.\1.ffn."),
-]
-# timm's VisionTransformer (DeiT) -> glitlib.
-_TIMM = [
-    (r"^cls_token$", "embed.cls_token"),
-    (r"^pos_embed$", "embed.pos_embed"),
-    (r"^patch_embed\.proj\.", "embed.patch_embed.proj."),
-    (r"^blocks\.(\d+)\.attn\.", r"blocks.\1.gl.attn."),
-    (r"^blocks\.(\d+)\.mlp\.", r"blocks.\1.ffn."),
-]
-
-
-def _rename(key: str, rules: list[tuple[str, str]]) -> str:
-    for pattern, repl in rules:
-        new, n = re.subn(pattern, repl, key)
-        if n:
-            return new
-    return key
-
-
-def _inverse(key: str) -> str:
-    """glitlib key -> released-code key."""
-    rules = [
-        (r"^embed\.(cls_token|pos_embed)$", r"\1"),
-        (r"^embed\.patch_embed\.", "patch_embed."),
-        (r"^blocks\.(\d+)\.gl\.attn\.", r"blocks.\1.0.attn."),
-        (r"^blocks\.(\d+)\.gl\.conv\.pointwise1\.", r"blocks.\1.0.attn.net.1."),
-        (r"^blocks\.(\d+)\.gl\.conv\.depthwise\.", r"blocks.\1.0.attn.net.3.conv."),
-        (r"^blocks\.(\d+)\.gl\.conv\.norm\.", r"blocks.\1.0.attn.net.4."),
-        (r"^blocks\.(\d+)\.gl\.conv\.pointwise2\.", r"blocks.\1.0.attn.net.6."),
-        (r"^blocks\.(\d+)\.(norm1|norm2)\.", r"blocks.\1.0.\2."),
-        (r"^blocks\.(\d+)\.ffn\.", r"blocks.\1.0.mlp."),
-    ]
-    return _rename(key, rules)
 
 
 def load_checkpoint_file(path: str | Path) -> dict:
@@ -136,7 +86,7 @@ def _renamed(
 ) -> tuple[dict[str, Tensor], dict[str, str]]:
     renamed, source_keys = {}, {}
     for key, value in sd.items():
-        new = _rename(key, rules)
+        new = rename(key, rules)
         renamed[new], source_keys[new] = value, key
     return renamed, source_keys
 
@@ -177,7 +127,7 @@ def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: GLiT) -> dict[
     sd = _state_dict(state_dict)
     released = not any(k.startswith("embed.") for k in sd)
     what = "official GLiT checkpoint" if released else "glitlib state dict"
-    renamed, source_keys = _renamed(sd, _OFFICIAL if released else [])
+    renamed, source_keys = _renamed(sd, OFFICIAL if released else [])
     _check(model.state_dict(), renamed, source_keys, what, _ADAPTABLE)
     pos_embed = renamed.get("embed.pos_embed")
     if pos_embed is not None and pos_embed.shape != model.embed.pos_embed.shape:
@@ -192,12 +142,12 @@ def load_official(
     """GLiT-Tiny with the weights of the released checkpoint (file or state dict)."""
     named_space, named_arch = get_arch("glit-tiny")
     model = GLiT(space or named_space, arch or named_arch)
-    return _load_renamed(model, _state_dict(source), _OFFICIAL, "official GLiT checkpoint")
+    return _load_renamed(model, _state_dict(source), OFFICIAL, "official GLiT checkpoint")
 
 
 def official_state_dict(model: GLiT) -> dict[str, Tensor]:
     """The model's weights under the released code's key names."""
-    return {_inverse(k): v for k, v in model.state_dict().items()}
+    return {to_official(k): v for k, v in model.state_dict().items()}
 
 
 def from_deit(source: str | Path | Mapping | torch.nn.Module) -> GLiT:
@@ -223,4 +173,4 @@ def from_deit(source: str | Path | Mapping | torch.nn.Module) -> GLiT:
     if num_classes != space.num_classes:
         space = SearchSpace(**{**space.__dict__, "num_classes": num_classes})
     model = GLiT(space, Arch(tuple(blocks), name=f"deit-{space.name}"))
-    return _load_renamed(model, sd, _TIMM, "timm DeiT state dict")
+    return _load_renamed(model, sd, TIMM, "timm DeiT state dict")

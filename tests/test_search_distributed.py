@@ -7,6 +7,7 @@ with local heads (BatchNorm), on digits in memory and on an ImageNet-layout
 stand-in streamed from disk, under ``mp.spawn`` and under ``torchrun``.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -224,3 +225,56 @@ def test_kill_one_rank_then_resume_ends_as_uninterrupted(standin, one_process, t
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     _same_results(one_process, out)
+
+
+def test_a_stalled_rank_ends_the_run_with_one_line(standin, tmp_path):
+    """Rank 1 stopped (SIGSTOP) mid-training: rank 0 gives up after --dist-timeout and
+    says what happened and how to go on; torchrun ends the run."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_cmd(standin, out, 2) + ["--dist-timeout", "15"], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300  # only to stop a hung run; we wait on the checkpoint
+    while not (out / "stage1" / "supernet.pt").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    pid = _rank_pid(proc.pid, 1)
+    assert pid is not None and proc.poll() is None, "the run ended before the stall"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        _, err = proc.communicate(timeout=600)  # the timeout, not the clock, ends it
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    lines = [line for line in err.splitlines() if line.startswith("glit search: error:")]
+    assert len(lines) == 1, err[-3000:]
+    assert "rank 0 of 2: another rank stopped answering" in lines[0]
+    assert "--resume" in lines[0]
+    # torchrun prints its own traceback for a failed child; none of it is glitlib's
+    frames = [line for line in err.splitlines() if line.lstrip().startswith('File "')]
+    assert all("torch/distributed" in f or "<frozen" in f for f in frames), err[-3000:]
+
+
+def test_torchrun_max_restarts_with_resume_recovers_by_itself(standin, one_process, tmp_path):
+    """The documented recipe: torchrun --max-restarts=1 ... --resume from the first launch;
+    a rank killed mid-run is restarted with the others, which resume where the
+    checkpoints are, and the run ends as an uninterrupted one."""
+    out = tmp_path / "run"
+    data, space = standin
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--max-restarts=1", "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
+           "-m", "glitlib", "search", "--data", str(data), "--preset", str(space), *FLAGS,
+           "--out", str(out), "--resume"]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 300  # only to stop a hung run; we wait on the checkpoint
+    while not (out / "stage1" / "supernet.pt").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    pid = _rank_pid(proc.pid, 1)
+    assert pid is not None and proc.poll() is None, "the run ended before the kill"
+    os.kill(pid, signal.SIGKILL)
+    stdout, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    _same_results(one_process, out)
+    assert stdout.count("found:") == 1  # the restarted rank 0 finished it

@@ -10,6 +10,7 @@ when nothing started it, so writing a file costs no import.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -125,7 +126,10 @@ def stalled(err: BaseException) -> str | None:
             isinstance(err, RuntimeError) and ("timed out" in text or "connection" in text)):
         return None
     rank, world = rank_and_world()
-    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    first = re.sub(r"^\[[^\]]*\]\s*", "", first)  # the backend's source file and line
+    if len(first) > 100:
+        first = first[:100].rsplit(" ", 1)[0] + " ..."
     return (f"rank {rank} of {world}: another rank stopped answering ({first}); a rank "
             "stalled or died: restart the same command with --resume (under torchrun "
             "--max-restarts N ... --resume this happens by itself)")

@@ -83,6 +83,47 @@ def test_widget_ids_are_renumbered_stably():
     assert f"IPY_MODEL_{2:032x}" in nbformat.writes(first)
 
 
+def test_progress_bars_are_dropped_with_their_models_only():
+    """tqdm's notebook bar (an HBox of HTML, FloatProgress, HTML) is taken out
+    of the outputs and of the saved state; a slider and what it shares stay."""
+    ids = {name: f"{i:032x}" for i, name in enumerate(
+        ("bar", "label", "progress", "slider", "layout", "link"), start=1)}
+    ref = {name: f"IPY_MODEL_{model}" for name, model in ids.items()}
+    state = {
+        ids["bar"]: {"model_name": "HBoxModel", "state": {
+            "children": [ref["label"], ref["progress"]], "layout": ref["layout"]}},
+        ids["label"]: {"model_name": "HTMLModel", "state": {"value": "search: 10%"}},
+        ids["progress"]: {"model_name": "FloatProgressModel", "state": {"value": 1}},
+        ids["slider"]: {"model_name": "IntSliderModel", "state": {"layout": ref["layout"]}},
+        ids["layout"]: {"model_name": "LayoutModel", "state": {}},
+        ids["link"]: {"model_name": "LinkModel", "state": {"source": [ref["slider"], "v"]}},
+    }
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("search()")
+    view = "application/vnd.jupyter.widget-view+json"
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={view: {"model_id": ids["bar"]}}),
+        nbformat.v4.new_output("stream", name="stdout", text="found\n"),
+        nbformat.v4.new_output("display_data", data={view: {"model_id": ids["slider"]}}),
+    ]
+    nb.cells = [cell]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
+    assert execute_notebooks.drop_progress_bars(nb) == 1
+    assert [o.get("name") or o["data"][view]["model_id"] for o in cell.outputs] == [
+        "stdout", ids["slider"]]
+    left = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert set(left) == {ids["slider"], ids["layout"], ids["link"]}
+    assert execute_notebooks.drop_progress_bars(nb) == 0
+    only_bar = nbformat.v4.new_notebook()
+    only_bar.cells = [nbformat.v4.new_code_cell("x")]
+    only_bar.cells[0].outputs = [nbformat.v4.new_output(
+        "display_data", data={view: {"model_id": ids["progress"]}})]
+    only_bar.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+        "state": {ids["progress"]: state[ids["progress"]]}}}
+    assert execute_notebooks.drop_progress_bars(only_bar) == 1
+    assert "widgets" not in only_bar.metadata and only_bar.cells[0].outputs == []
+
+
 def test_streams_are_coalesced():
     outs = [nbformat.v4.new_output("stream", name="stdout", text="a\n"),
             nbformat.v4.new_output("stream", name="stdout", text="b\n"),

@@ -106,10 +106,9 @@ BROKEN_IMAGES = """() => Array.from(document.images)
 # the element's content is wider than its box, so it scrolls sideways.
 OVERFLOW = """() => {
   const out = [];
-  const sel = '.cell_output pre, .cell_output .output, .glit-page-figure';
+  const sel = '.cell_output pre, .cell_output .text_html, .glit-page-figure';
   for (const el of document.querySelectorAll(sel)) {
     if (el.scrollWidth <= el.clientWidth + 1 || el.clientWidth === 0) continue;
-    if (el.parentElement.closest(sel)) continue;   // reported once, outermost
     const lines = (el.innerText || '').split('\\n');
     const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
     out.push([el.scrollWidth, el.clientWidth, longest.trim().slice(0, 90)]);

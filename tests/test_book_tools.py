@@ -147,12 +147,35 @@ def test_offline_assets_point_at_local_copies():
         html_static_path = ["_static"]
         mathjax_path = "https://cdn.example/mathjax.js"
         nb_ipywidgets_js = {"https://cdn.example/require.js": {}}
+        html_js_files: list = []
+        html_css_files: list = []
 
     config = Config()
     offline_assets.configure(None, config)
     assert config.mathjax_path == "mathjax/tex-mml-chtml.js"
     assert list(config.nb_ipywidgets_js) == ["html-manager/embed.js"]
     assert config.html_static_path == ["_static", str(offline_assets.WIDGETS.parent)]
+    assert config.html_js_files == [("glit-widgets.js", {"defer": "defer"})]
+    assert config.html_css_files == ["glit-widgets.css"]
+    for name in ("glit-widgets.js", "glit-widgets.css"):
+        assert (offline_assets.WIDGETS.parent / name).is_file()
+    for font in offline_assets.WIDGETS.glob("*.woff2"):  # what embed.js asks for
+        assert font.name in (offline_assets.WIDGETS / "embed.js").read_text()
+
+
+def test_repeated_scripts_are_dropped_from_a_page():
+    """Sphinx 7.4 lists an inline script registered late twice (filename None,
+    then ''); the second ``const THEBE_JS_URL`` is a JavaScript error."""
+    import offline_assets
+    from sphinx.builders.html._assets import _JavaScript
+
+    body = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript("a.js"), _JavaScript(None, body=body),
+               _JavaScript("", body=body), _JavaScript("a.js"), _JavaScript("b.js")]
+    context = {"script_files": scripts}
+    offline_assets.unique_scripts(None, "page", "page.html", context, None)
+    assert [(s.filename, s.attributes.get("body")) for s in scripts] == [
+        ("a.js", None), (None, body), ("b.js", None)]
 
 
 def test_figures_are_drawn_by_their_script(tmp_path, monkeypatch):

@@ -156,11 +156,15 @@ def presets(search_results: Sequence[str | Path] = ()) -> dict[str, tuple[Search
 
 
 # -- pictures (matplotlib, drawn on axes the caller owns) ----------------------
-def draw_network(space: SearchSpace, arch: Arch, ax: Any, highlight: int | None = None) -> Any:
+def draw_network(space: SearchSpace, arch: Arch, ax: Any, highlight: int | None = None,
+                 fontsize: float | None = None) -> Any:
     """Each block a column of N head cells, global heads blue at the bottom,
-    local heads orange above, labelled G/L; the block's kind shades its frame."""
+    local heads orange above, labelled G/L; the block's kind shades its frame.
+    ``fontsize``, if given, sets the labels, the legend and the axis text
+    (else: labels and legend 8 points, the axes matplotlib's default)."""
     from matplotlib.patches import Rectangle
 
+    small = fontsize or 8
     n = space.num_heads
     for i, b in enumerate(arch.blocks):
         kind = block_kind(b.g, n)
@@ -169,15 +173,18 @@ def draw_network(space: SearchSpace, arch: Arch, ax: Any, highlight: int | None 
         for h in range(n):
             color = HEAD_COLORS["global" if h < b.g else "local"]
             ax.add_patch(Rectangle((i - 0.35, h + 0.05), 0.7, 0.9, color=color))
-        ax.text(i, n + 0.35, f"{b.g}/{n - b.g}", ha="center", va="bottom", fontsize=8)
+        ax.text(i, n + 0.35, f"{b.g}/{n - b.g}", ha="center", va="bottom",
+                fontsize=small)
     for kind, color in HEAD_COLORS.items():
         ax.add_patch(Rectangle((0, 0), 0, 0, color=color, label=f"{kind} head"))
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=small, frameon=False)
     ax.set_xlim(-0.6, space.depth - 0.4)
     ax.set_ylim(-0.3, n + 1.1)
     ax.set_xticks(range(space.depth))
+    if fontsize:
+        ax.tick_params(labelsize=fontsize)
     ax.set_yticks([])
-    ax.set_xlabel("block (label: global/local heads)")
+    ax.set_xlabel("block (label: global/local heads)", fontsize=fontsize)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     return ax

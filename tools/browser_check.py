@@ -255,10 +255,14 @@ def drive_explorer(fig, doc: str) -> list[str]:
     clicked = agree(f"block {i} clicked", preset, dist)
     if clicked["svg"] == after["svg"]:
         problems.append(f"{doc}: explorer: clicking block {i} did not redraw the network")
-    # every preset from the menu
+    # every preset from the menu, then back to the first one, edited again
     for k, other in enumerate(data["presets"]):
         fig.locator("select.glit-preset").select_option(str(k))
         agree(f"preset {other['name']!r}", other, [b[0] for b in other["blocks"]])
+    fig.locator("select.glit-preset").select_option(str(names.index(data["initial"])))
+    _set_range(page, fig.locator(".glit-sliders input").nth(0), dist[0])
+    fig.locator(f'.glit-block[data-block="{i}"]').click(timeout=5000)
+    agree("back to the first preset, edited again", preset, dist)
     return problems
 
 

@@ -157,7 +157,7 @@
       // The network above, MACs per block below; one column per block.
       clear(picture);
       var W = 720, col = W / depth, netH = 34 + 26 * n, barH = 120;
-      var H = netH + barH + 40;
+      var barTop = netH + 22, H = barTop + barH + 40;
       var s = svg("svg", {viewBox: "0 0 " + W + " " + H, "class": "glit-svg",
                           role: "img"}, picture);
       svg("title", {}, s, cost.params.toLocaleString("en-US") + " params, " +
@@ -189,7 +189,7 @@
         svg("text", {x: x + col / 2, y: 16, "text-anchor": "middle",
                      "class": "glit-label"}, group, g + "/" + (n - g));
         // MACs bar of the block, the reference's as a dashed outline
-        var base = netH + barH, scale = barH / maxMacs;
+        var base = barTop + barH, scale = barH / maxMacs;
         var c = cost.blocks[i], r = ref.blocks[i];
         svg("rect", {x: x + col * 0.2, y: base - c[1] * scale,
                      width: col * 0.6, height: c[1] * scale,
@@ -201,9 +201,9 @@
         svg("text", {x: x + col / 2, y: base + 16, "text-anchor": "middle",
                      "class": "glit-label"}, s, String(i));
       });
-      svg("line", {x1: 0, x2: W, y1: netH + barH, y2: netH + barH,
+      svg("line", {x1: 0, x2: W, y1: barTop + barH, y2: barTop + barH,
                    stroke: "#444"}, s);
-      svg("text", {x: 4, y: netH + 12, "class": "glit-small"}, s,
+      svg("text", {x: 4, y: netH + 14, "class": "glit-small"}, s,
           "MACs per block (top: " + fixed(maxMacs / 1e6, 2) + "M); dashed: " +
           space.reference.name);
       svg("text", {x: W / 2, y: H - 4, "text-anchor": "middle",

@@ -368,6 +368,40 @@ def two_stages() -> None:
     save(fig, "two_stages.svg")
 
 
+def locality_kinds() -> None:
+    """Three ways to add locality, on a 7 x 7 grid of patches plus the class
+    token: which tokens one patch token reads."""
+    fig, ax = canvas(8.6, 3.9)
+    m, cell, token = 7, 0.27, 1 + 3 * 7 + 3          # the patch in the middle
+    panels = [
+        ("Conv1D local head, K = 9", "a fixed filter over 9 tokens\nof the sequence: "
+         "wraps rows", range(token - 4, token + 5), False),
+        ("window attention, 9 tokens", "the same 9 tokens and the class\ntoken, "
+         "weighted by attention", range(token - 4, token + 5), False),
+        ("Conv2D local head, 3 x 3", "the 8 grid neighbours: needs\nthe patches "
+         "as an image", None, True),
+    ]
+    for p, (title, note, seen, square) in enumerate(panels):
+        x0, y0 = 0.35 + p * 2.85, 0.95
+        r0, c0 = divmod(token - 1, m)
+        for i in range(1, m * m + 1):
+            r, c = divmod(i - 1, m)
+            covered = (abs(r - r0) <= 1 and abs(c - c0) <= 1) if square else i in seen
+            face = "#d62728" if i == token else "#ff7f0e" if covered else "#f4f4f4"
+            ax.add_patch(FancyBboxPatch((x0 + 0.45 + c * cell, y0 + (m - 1 - r) * cell),
+                                        cell * 0.92, cell * 0.92, boxstyle="square,pad=0",
+                                        facecolor=face, edgecolor="#999999", lw=0.5))
+        cls_seen = p == 1  # window attention: every token reads the class token
+        ax.add_patch(FancyBboxPatch((x0, y0 + (m - 1) * cell), cell * 0.92, cell * 0.92,
+                                    boxstyle="square,pad=0",
+                                    facecolor="#ff7f0e" if cls_seen else "#f4f4f4",
+                                    edgecolor="#999999", lw=0.5))
+        ax.text(x0 + cell * 0.46, y0 + m * cell + 0.05, "cls", ha="center", fontsize=9)
+        ax.text(x0 + 1.4, 3.55, title, ha="center", fontsize=10, fontweight="bold")
+        ax.text(x0 + 1.4, 0.75, note, ha="center", va="top", fontsize=10)
+    save(fig, "locality_kinds.svg")
+
+
 def main() -> None:
     local_head()
     global_local()
@@ -377,6 +411,7 @@ def main() -> None:
     spos_supernet()
     evolution_step()
     two_stages()
+    locality_kinds()
 
 
 if __name__ == "__main__":

@@ -112,6 +112,29 @@ def test_chapter_structure(path):
                 assert len(line) <= 79, f"line too long for the page: {line!r}"
 
 
+# What a printed line may hold: an output cell of the built page is 688 px
+# wide at the browser check's 1280 px viewport, 78 characters of its font
+# (tools/browser_check.py measures the page itself).
+OUTPUT_WIDTH = 78
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=ids)
+def test_printed_lines_fit_the_page(path):
+    too_long = []
+    for i, cell in enumerate(load(path)["cells"]):
+        for out in cell.get("outputs", []):
+            if out["output_type"] == "stream":
+                text = "".join(out["text"])
+            elif "text/plain" in out.get("data", {}) and len(out["data"]) == 1:
+                text = "".join(out["data"]["text/plain"])
+            else:
+                continue  # figures, widgets, HTML: measured in the browser
+            too_long += [f"cell {i}: {line!r}" for line in text.splitlines()
+                         if len(line) > OUTPUT_WIDTH]
+    assert not too_long, "print it in lines that fit the page:\n" + "\n".join(
+        too_long[:10])
+
+
 def test_setup_cell_installs_glitlib(tmp_path):
     """Run the install path of the setup cell for real, offline.
 

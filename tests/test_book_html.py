@@ -52,6 +52,10 @@ def test_pages_in_chromium(html, tmp_path):
     assert not problems, "\n".join(problems)
     for _, _, name in browser_check.SCREENSHOTS:
         assert (tmp_path / "screenshots" / f"{name}.png").stat().st_size > 0
+    for doc, kinds in browser_check.FIGURES.items():  # each figure, driven
+        for kind in kinds:
+            shot = tmp_path / "screenshots" / f"{doc.split('/')[-1][:2]}_{kind}.png"
+            assert shot.stat().st_size > 0
 
 
 def test_book_serves_mathjax_and_the_widget_manager_itself(html):
@@ -63,6 +67,13 @@ def test_book_serves_mathjax_and_the_widget_manager_itself(html):
     assert (html / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
     assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts").is_dir()
     assert (html / "_static" / "html-manager" / "embed.js").is_file()
+    # the interactive figures' script and style, and the widget manager's fonts
+    assert "../_static/glit-widgets.js" in chapter
+    assert "../_static/glit-widgets.css" in chapter
+    assert (html / "_static" / "glit-widgets.js").is_file()
+    for font in ("1551f4f60c37af51121f", "7a3337626410ca2f4071", "d878b0a6a1144760244f"):
+        assert (html / "_static" / "html-manager" / f"{font}.woff2").is_file()
+    assert chapter.count("const THEBE_JS_URL") <= 1
 
 
 BAD_PAGE = """<!doctype html><html><head><title>bad</title></head><body>
@@ -100,3 +111,43 @@ def test_check_flags_raw_latex_empty_widgets_and_broken_images(tmp_path):
     assert "widget area(s) left empty (1 saved widget view(s))" in text, text
     assert "image did not load: missing.png" in text, text
     assert len(problems) == 4, text
+
+
+WIDE_PAGE = """<!doctype html><html><head><title>wide</title>
+<link rel="stylesheet" href="missing.css">
+<script>const A = 1;</script><script>const A = 2;</script>
+</head><body><div style="width: 400px">
+<div class="cell_output"><div class="output stream"><pre style="overflow: auto">
+short line
+a printed line much too long for the column it sits in, so that it scrolls sideways
+</pre></div></div>
+<div class="cell_output"><pre style="overflow: auto">fits</pre></div>
+</div></body></html>
+"""
+
+
+def test_check_flags_overflow_javascript_errors_and_missing_files(tmp_path):
+    """An output line wider than its column, a script declared twice (as
+    ``THEBE_JS_URL`` was) and a file that is not there are all reported."""
+    if browser_check.chromium_path() is None:
+        _missing("chromium is not installed (Debian: apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        _missing("the playwright package is not installed (pip install playwright)")
+    from playwright.sync_api import sync_playwright
+
+    wide = tmp_path / "wide.html"
+    wide.write_text(WIDE_PAGE, encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_check.chromium_path(),
+                                     args=browser_check.CHROMIUM_ARGS)
+        page = browser.new_page()
+        seen = browser_check.watch(page)
+        page.goto(wide.as_uri(), wait_until="load")
+        page.wait_for_timeout(100)
+        problems = browser_check.overflow(page, "wide")
+        browser.close()
+    assert len(problems) == 1, problems
+    assert "output wider than the page" in problems[0]
+    assert "a printed line much too long" in problems[0]
+    assert any("already been declared" in e for e in seen["errors"]), seen
+    assert [m.rsplit("/", 1)[-1] for m in seen["missing"]] == ["missing.css"]

@@ -83,6 +83,47 @@ def test_widget_ids_are_renumbered_stably():
     assert f"IPY_MODEL_{2:032x}" in nbformat.writes(first)
 
 
+def test_progress_bars_are_dropped_with_their_models_only():
+    """tqdm's notebook bar (an HBox of HTML, FloatProgress, HTML) is taken out
+    of the outputs and of the saved state; a slider and what it shares stay."""
+    ids = {name: f"{i:032x}" for i, name in enumerate(
+        ("bar", "label", "progress", "slider", "layout", "link"), start=1)}
+    ref = {name: f"IPY_MODEL_{model}" for name, model in ids.items()}
+    state = {
+        ids["bar"]: {"model_name": "HBoxModel", "state": {
+            "children": [ref["label"], ref["progress"]], "layout": ref["layout"]}},
+        ids["label"]: {"model_name": "HTMLModel", "state": {"value": "search: 10%"}},
+        ids["progress"]: {"model_name": "FloatProgressModel", "state": {"value": 1}},
+        ids["slider"]: {"model_name": "IntSliderModel", "state": {"layout": ref["layout"]}},
+        ids["layout"]: {"model_name": "LayoutModel", "state": {}},
+        ids["link"]: {"model_name": "LinkModel", "state": {"source": [ref["slider"], "v"]}},
+    }
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("search()")
+    view = "application/vnd.jupyter.widget-view+json"
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={view: {"model_id": ids["bar"]}}),
+        nbformat.v4.new_output("stream", name="stdout", text="found\n"),
+        nbformat.v4.new_output("display_data", data={view: {"model_id": ids["slider"]}}),
+    ]
+    nb.cells = [cell]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": state}}
+    assert execute_notebooks.drop_progress_bars(nb) == 1
+    assert [o.get("name") or o["data"][view]["model_id"] for o in cell.outputs] == [
+        "stdout", ids["slider"]]
+    left = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert set(left) == {ids["slider"], ids["layout"], ids["link"]}
+    assert execute_notebooks.drop_progress_bars(nb) == 0
+    only_bar = nbformat.v4.new_notebook()
+    only_bar.cells = [nbformat.v4.new_code_cell("x")]
+    only_bar.cells[0].outputs = [nbformat.v4.new_output(
+        "display_data", data={view: {"model_id": ids["progress"]}})]
+    only_bar.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+        "state": {ids["progress"]: state[ids["progress"]]}}}
+    assert execute_notebooks.drop_progress_bars(only_bar) == 1
+    assert "widgets" not in only_bar.metadata and only_bar.cells[0].outputs == []
+
+
 def test_streams_are_coalesced():
     outs = [nbformat.v4.new_output("stream", name="stdout", text="a\n"),
             nbformat.v4.new_output("stream", name="stdout", text="b\n"),
@@ -106,12 +147,35 @@ def test_offline_assets_point_at_local_copies():
         html_static_path = ["_static"]
         mathjax_path = "https://cdn.example/mathjax.js"
         nb_ipywidgets_js = {"https://cdn.example/require.js": {}}
+        html_js_files: list = []
+        html_css_files: list = []
 
     config = Config()
     offline_assets.configure(None, config)
     assert config.mathjax_path == "mathjax/tex-mml-chtml.js"
     assert list(config.nb_ipywidgets_js) == ["html-manager/embed.js"]
     assert config.html_static_path == ["_static", str(offline_assets.WIDGETS.parent)]
+    assert config.html_js_files == [("glit-widgets.js", {"defer": "defer"})]
+    assert config.html_css_files == ["glit-widgets.css"]
+    for name in ("glit-widgets.js", "glit-widgets.css"):
+        assert (offline_assets.WIDGETS.parent / name).is_file()
+    for font in offline_assets.WIDGETS.glob("*.woff2"):  # what embed.js asks for
+        assert font.name in (offline_assets.WIDGETS / "embed.js").read_text()
+
+
+def test_repeated_scripts_are_dropped_from_a_page():
+    """Sphinx 7.4 lists an inline script registered late twice (filename None,
+    then ''); the second ``const THEBE_JS_URL`` is a JavaScript error."""
+    import offline_assets
+    from sphinx.builders.html._assets import _JavaScript
+
+    body = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript("a.js"), _JavaScript(None, body=body),
+               _JavaScript("", body=body), _JavaScript("a.js"), _JavaScript("b.js")]
+    context = {"script_files": scripts}
+    offline_assets.unique_scripts(None, "page", "page.html", context, None)
+    assert [(s.filename, s.attributes.get("body")) for s in scripts] == [
+        ("a.js", None), (None, body), ("b.js", None)]
 
 
 def test_figures_are_drawn_by_their_script(tmp_path, monkeypatch):
@@ -129,6 +193,6 @@ def test_figures_are_drawn_by_their_script(tmp_path, monkeypatch):
         assert (tmp_path / name).read_bytes() == (ROOT / "book" / "figures" / name).read_bytes(), (
             f"book/figures/{name} is stale: run book/figures/make_figures.py")
     chapters = "".join(p.read_text(encoding="utf-8")
-                       for p in (ROOT / "book").glob("0*.ipynb"))
-    for name in ("local_head.svg", "global_local.svg", "block.svg", "glit_tiny.svg"):
+                       for p in (ROOT / "book").glob("[0-9]*.ipynb"))
+    for name in drawn:  # every figure teaches somewhere
         assert f"figures/{name}" in chapters, f"no chapter shows {name}"

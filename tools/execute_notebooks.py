@@ -8,7 +8,8 @@ Usage::
 Each notebook runs top to bottom in a fresh kernel (nbclient) with a fixed
 environment (``PYTHONHASHSEED=0``, one BLAS/OpenMP thread count, the
 notebooks seed torch and numpy themselves). Widget state is stored so
-sliders render in the static book. Volatile metadata (execution timings,
+sliders render in the static book; progress bars are not kept (see
+:func:`drop_progress_bars`). Volatile metadata (execution timings,
 interpreter versions, random widget ids) is removed or renumbered, so running
 the script twice gives the same files. A chapter fails, and the script exits
 non-zero, when any cell raises or writes anything to stderr (warnings
@@ -41,6 +42,9 @@ ENV = {
 }
 CELL_TIMEOUT = 600
 _ID = re.compile(r"[0-9a-f]{32}")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+PROGRESS_MODELS = {"FloatProgressModel", "IntProgressModel"}
 
 
 def chapters() -> list[Path]:
@@ -96,6 +100,72 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def _widget_state(nb: nbformat.NotebookNode) -> dict:
+    return nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+
+def _reachable(state: dict, roots: list[str]) -> set[str]:
+    """The models ``roots`` reference, directly or through others (roots included)."""
+    found: set[str] = set()
+    queue = list(roots)
+    while queue:
+        model = queue.pop()
+        if model in found or model not in state:
+            continue
+        found.add(model)
+        queue.extend(_ID.findall(json.dumps(state[model]["state"], sort_keys=True)))
+    return found
+
+
+def _is_progress_bar(state: dict, model_id: str) -> bool:
+    """A progress bar, or a box around one: what ``tqdm`` shows in a notebook."""
+    model = state.get(model_id, {})
+    if model.get("model_name") in PROGRESS_MODELS:
+        return True
+    children = model.get("state", {}).get("children", [])
+    return any(state.get(c.removeprefix("IPY_MODEL_"), {}).get("model_name")
+               in PROGRESS_MODELS for c in children if isinstance(c, str))
+
+
+def drop_progress_bars(nb: nbformat.NotebookNode) -> int:
+    """Remove progress bars from the outputs and their models from the saved state.
+
+    A progress bar saved as a widget is a blank gap on the static page, and its
+    numbers (speed, elapsed time) change from run to run. ``TQDM_DISABLE``
+    does not prevent them: it only changes tqdm's *default*, and a library that
+    passes ``disable=None`` explicitly (glitlib's ``progress=None``: "show a bar
+    where someone watches") overrides it, while tqdm's notebook bar reads
+    ``None`` as "show". So whatever made them, the bars are taken out here,
+    in every chapter. Returns how many outputs were removed.
+    """
+    state = _widget_state(nb)
+    if not state:
+        return 0
+    dropped: list[str] = []
+    kept: list[str] = []
+    for cell in nb.cells:
+        outputs = []
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            if view and _is_progress_bar(state, view["model_id"]):
+                dropped.append(view["model_id"])
+                continue
+            if view:
+                kept.append(view["model_id"])
+            outputs.append(out)
+        if cell.get("cell_type") == "code":
+            cell.outputs = outputs
+    if not dropped:
+        return 0
+    gone = _reachable(state, dropped)
+    others = [m for m in state if m not in gone]
+    for model in gone - _reachable(state, kept + others):
+        del state[model]
+    if not state:
+        del nb.metadata["widgets"]
+    return len(dropped)
+
+
 def renumber_widgets(nb: nbformat.NotebookNode) -> None:
     """Replace random widget model ids by ids numbered in a stable order.
 
@@ -147,6 +217,7 @@ def execute(path: Path) -> tuple[float, list[str]]:
     client.execute()
     wall = time.perf_counter() - start
     found = problems(nb)
+    drop_progress_bars(nb)
     clean(nb)
     for cell in nb.cells:  # stable cell ids across runs: one per position
         cell.pop("id", None)

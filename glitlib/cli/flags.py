@@ -4,7 +4,7 @@
 but not set, so :func:`apply_fields` sees only what the user typed and a config file
 can supply the rest. Every numeric flag parses through :func:`checked`, which refuses
 a value outside the field's range with one line; each is recorded in
-:data:`NUMERIC_FLAGS`, the public table of every numeric flag and its range.
+``NUMERIC_FLAGS``, the public table of every numeric flag and its range.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class _Checked:
 
 
 def checked(p: argparse.ArgumentParser, check: Check, flag: str) -> _Checked:
-    """The parser of a numeric flag of ``p``, recorded in :data:`NUMERIC_FLAGS`."""
+    """The parser of a numeric flag of ``p``, recorded in ``NUMERIC_FLAGS``."""
     NUMERIC_FLAGS[(p.prog.removeprefix("glit ").strip(), flag)] = check
     return _Checked(check, flag)
 

@@ -1,4 +1,4 @@
-"""The commands of ``glit``: each module of :mod:`glitlib.cli` registers its own here."""
+"""The commands of ``glit``: each module of ``glitlib.cli`` registers its own here."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ MAX_LIST = 1000  # seeds or networks one command takes
 def parse_ints(text: str, flag: str) -> list[int]:
     """``0-4`` or ``3,7,9`` (or both: ``0-2,5``) as a sorted list of distinct integers.
 
-    A number named twice, a range backwards or more than :data:`MAX_LIST` numbers
+    A number named twice, a range backwards or more than ``MAX_LIST`` numbers
     (each one a training run) are refused before anything is expanded.
     """
     ranges: list[tuple[int, int]] = []

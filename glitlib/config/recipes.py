@@ -38,7 +38,7 @@ class Recipe:
 
     @property
     def warmup(self) -> int:
-        """Warm-up steps: as given, else a tenth of the steps."""
+        """The warm-up steps, as given or else a tenth of the steps."""
         return self.steps // 10 if self.warmup_steps is None else self.warmup_steps
 
     def check(self, prefix: str = "") -> None:
@@ -77,7 +77,7 @@ class TrainConfig(Recipe):
 
     @property
     def mixes(self) -> bool:
-        """Whether batches are mixed (mixup or cutmix): images are then paired."""
+        """True when batches are mixed (mixup or cutmix), so images are paired."""
         return self.mixup > 0 or self.cutmix > 0
 
     def check(self, prefix: str = "") -> None:
@@ -114,7 +114,7 @@ class EvolutionConfig:
 
     @property
     def budget(self) -> int:
-        """Candidates the search scores at most: population x generations."""
+        """The most candidates the search scores, population x generations."""
         return self.population * self.generations
 
     def check(self, prefix: str = "") -> None:

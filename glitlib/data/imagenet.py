@@ -221,7 +221,7 @@ class StreamingSource:
     augmentation in :meth:`batches` (the train split), or the evaluation transform
     (held-out and test). ``repeats``: repeated augmentation as in DeiT (timm's
     ``RepeatAugSampler``); 0 or 1 gives a plain seeded permutation. ``root``: the
-    folder the paths are relative to (for :func:`heldout_record`).
+    folder the paths are relative to (for ``heldout_record``).
     """
 
     def __init__(self, samples: Sequence[tuple[str, int]], classes: Sequence[str],

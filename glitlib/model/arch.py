@@ -99,7 +99,7 @@ class Arch:
         return tuple(b.g for b in self.blocks)
 
     def validate(self, space: SearchSpace) -> Arch:
-        """Raise :class:`ArchitectureError` naming the first bad value; return self."""
+        """Raise :class:`~glitlib.errors.ArchitectureError` at the first bad value; else self."""
         if len(self.blocks) != space.depth:
             raise ArchitectureError(
                 f"architecture has {len(self.blocks)} blocks but space "

@@ -124,7 +124,7 @@ def stem_layers(space: SearchSpace) -> list[LayerCost]:
 
 
 def layer_costs(space: SearchSpace, arch: Arch) -> list[LayerCost]:
-    """Every counted layer of the network, named as in :class:`~glitlib.GLiT`."""
+    """Every counted layer of the network, named as in :class:`~glitlib.model.glit.GLiT`."""
     arch.validate(space)
     rows = stem_layers(space)[:3]
     for i, b in enumerate(arch.blocks):

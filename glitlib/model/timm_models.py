@@ -1,7 +1,7 @@
 """timm registration: ``timm.create_model("glit_tiny_patch16_224")`` after ``import glitlib``.
 
 glitlib registers this module as soon as both glitlib and timm are imported, in
-either order (:mod:`glitlib` watches for timm's import), so ``import glitlib`` itself
+either order (``glitlib`` watches for timm's import), so ``import glitlib`` itself
 stays light. This module therefore imports only timm at its top; the model is built
 on first use.
 

@@ -1,6 +1,6 @@
 """Weights from elsewhere: the released GLiT-Tiny checkpoint and timm's DeiT.
 
-Both are renamings of state-dict keys onto :class:`~glitlib.GLiT`; shapes are
+Both are renamings of state-dict keys onto :class:`~glitlib.model.glit.GLiT`; shapes are
 checked key by key so a wrong file fails with the first key that disagrees.
 """
 
@@ -53,7 +53,7 @@ def _check(
     target: Mapping[str, Tensor], renamed: Mapping[str, Tensor], source_keys: Mapping[str, str],
     what: str, adaptable: frozenset[str] = frozenset(),
 ) -> None:
-    """Raise :class:`WeightsError` at the first key that does not fit ``target``.
+    """Raise :class:`~glitlib.errors.WeightsError` at the first key that does not fit ``target``.
 
     ``adaptable`` keys may differ in shape or be absent (timm adapts them)."""
     for new, value in renamed.items():
@@ -122,7 +122,7 @@ def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: GLiT) -> dict[
     are resampled (bicubic, as timm does for ViTs) to the model's patch grid
     when it was built for another ``img_size``; the classifier and the patch
     projection are left for timm to drop or adapt (``num_classes=``,
-    ``in_chans=``). Every other key must fit, else :class:`WeightsError`.
+    ``in_chans=``). Every other key must fit, else :class:`~glitlib.errors.WeightsError`.
     """
     sd = _state_dict(state_dict)
     released = not any(k.startswith("embed.") for k in sd)

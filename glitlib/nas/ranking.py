@@ -6,7 +6,7 @@ candidates it retrained (its best ones plus a few drawn uniformly from all it
 scored, so the check is not confined to the top):
 
 * plain Kendall's tau-b and Spearman's rho between supernet accuracy and retrained
-  held-out accuracy, with their p-values (:func:`glitlib.stats.rank_agreement`);
+  held-out accuracy, with their p-values (``glitlib.stats.rank_agreement``);
 * a tie-aware Kendall tau, where two retrained accuracies closer than one standard
   error of a held-out accuracy (``sqrt(p (1 - p) / n)`` on ``n`` images) count as a
   tie, not as an order: it reads higher than tau-b, as it drops the close pairs;

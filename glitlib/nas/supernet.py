@@ -125,7 +125,7 @@ class Supernet(nn.Module):
 
     @torch.no_grad()
     def extract(self, arch: Arch) -> GLiT:
-        """A standalone :class:`~glitlib.GLiT` holding this path's weights (same outputs)."""
+        """A standalone :class:`~glitlib.model.glit.GLiT` with this path's weights, same outputs."""
         arch = self._path(arch)
         model = GLiT(self.space, arch, ffn_act=self.ffn_act)
         model.embed.load_state_dict(self.embed.state_dict())

@@ -3,7 +3,7 @@
 A :class:`Runtime` holds everything that changes *how* a run executes but never
 *what* it computes: the device, the precision, progress bars, ``torch.compile``,
 the data loader's workers. Settings that change the result live in the run's
-config (:mod:`glitlib.config`); a runtime is passed down beside it, so no
+config (``glitlib.config``); a runtime is passed down beside it, so no
 function needs a loose ``device=..., progress=..., precision=...`` tail.
 The rank and world size of a distributed run are read, not stored
 (:mod:`glitlib.runtime.ranks`).
@@ -77,7 +77,7 @@ class Runtime:
 
     @property
     def is_main(self) -> bool:
-        """Rank 0: the rank that writes files and prints."""
+        """Whether this is rank 0, the rank that writes files and prints."""
         return self.rank == 0
 
     def check(self) -> Runtime:

@@ -36,7 +36,7 @@ def check_device(name: str) -> str:
 
 
 def check_precision(precision: str) -> str:
-    """Return ``precision`` if it is one of :data:`PRECISIONS`, else one line."""
+    """Return ``precision`` if it is one of ``PRECISIONS``, else one line."""
     if precision not in PRECISIONS:
         raise ConfigError(f"precision {precision!r} is not one of {list(PRECISIONS)}")
     return precision

@@ -210,7 +210,7 @@ def read_json(path: str | Path, what: str = "result file",
 
     ``fix`` says what to do with a file that is not JSON: by default, to rerun the
     step that wrote it (for glit's own results); an input file says "fix the file".
-    Files over :data:`MAX_JSON_BYTES`, nesting too deep for the parser and numbers too
+    Files over ``MAX_JSON_BYTES``, nesting too deep for the parser and numbers too
     long to convert are refused like malformed JSON.
     """
     path = Path(path)

@@ -1,2 +1,3 @@
 """What the book runs on top of the search: ablations over seeds, truth tables of small
-spaces, the head-distribution explorer and the replay of a recorded evolution."""
+spaces, the head-distribution explorer, the replay of a recorded evolution, and their
+static versions for the book's web page."""

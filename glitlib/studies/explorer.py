@@ -31,7 +31,7 @@ from ..model.space import SPACES, SearchSpace
 __all__ = [
     "KIND_COLORS", "block_kind", "reference_arch", "check_distribution", "with_distribution",
     "cycle_block", "describe", "presets", "draw_network", "draw_block_macs", "figure",
-    "png", "summary_html", "explorer",
+    "png", "summary_html", "page_data", "explorer",
 ]
 
 # Global heads blue, local heads orange (as in glitlib.plots); blocks by kind.
@@ -156,11 +156,15 @@ def presets(search_results: Sequence[str | Path] = ()) -> dict[str, tuple[Search
 
 
 # -- pictures (matplotlib, drawn on axes the caller owns) ----------------------
-def draw_network(space: SearchSpace, arch: Arch, ax: Any, highlight: int | None = None) -> Any:
+def draw_network(space: SearchSpace, arch: Arch, ax: Any, highlight: int | None = None,
+                 fontsize: float | None = None) -> Any:
     """Each block a column of N head cells, global heads blue at the bottom,
-    local heads orange above, labelled G/L; the block's kind shades its frame."""
+    local heads orange above, labelled G/L; the block's kind shades its frame.
+    ``fontsize``, if given, sets the labels, the legend and the axis text
+    (else: labels and legend 8 points, the axes matplotlib's default)."""
     from matplotlib.patches import Rectangle
 
+    small = fontsize or 8
     n = space.num_heads
     for i, b in enumerate(arch.blocks):
         kind = block_kind(b.g, n)
@@ -169,15 +173,18 @@ def draw_network(space: SearchSpace, arch: Arch, ax: Any, highlight: int | None 
         for h in range(n):
             color = HEAD_COLORS["global" if h < b.g else "local"]
             ax.add_patch(Rectangle((i - 0.35, h + 0.05), 0.7, 0.9, color=color))
-        ax.text(i, n + 0.35, f"{b.g}/{n - b.g}", ha="center", va="bottom", fontsize=8)
+        ax.text(i, n + 0.35, f"{b.g}/{n - b.g}", ha="center", va="bottom",
+                fontsize=small)
     for kind, color in HEAD_COLORS.items():
         ax.add_patch(Rectangle((0, 0), 0, 0, color=color, label=f"{kind} head"))
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=small, frameon=False)
     ax.set_xlim(-0.6, space.depth - 0.4)
     ax.set_ylim(-0.3, n + 1.1)
     ax.set_xticks(range(space.depth))
+    if fontsize:
+        ax.tick_params(labelsize=fontsize)
     ax.set_yticks([])
-    ax.set_xlabel("block (label: global/local heads)")
+    ax.set_xlabel("block (label: global/local heads)", fontsize=fontsize)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     return ax
@@ -241,14 +248,72 @@ def summary_html(info: dict[str, Any]) -> str:
             f"{list(info['distribution'])}</div>")
 
 
+# -- the web page's version -------------------------------------------------------
+def _key(b: BlockArch) -> str:
+    # A block as the page script writes it: its five values, "-" for unused ones.
+    return ",".join("-" if v is None else str(v) for v in (b.g, b.d_k, b.d_z, b.e, b.k))
+
+
+def _row(b: BlockArch) -> list[int | None]:
+    return [b.g, b.d_k, b.d_z, b.e, b.k]
+
+
+def page_data(preset: str = "GLiT-Tiny",
+              search_results: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """What the static explorer of the book's web page needs, as plain JSON values.
+
+    Per space: the stem's cost, the middle candidates of the fill rule, the
+    reference network, and the cost of every block a slider or a click can reach
+    from a preset (every G of every block, filled by :func:`with_distribution`'s
+    rule), keyed as ``"g,d_k,d_z,e,k"`` with ``-`` for an unused value. The page
+    sums those costs: the stem's plus one per block, exactly :func:`describe`'s
+    totals (the tests check it against :func:`~glitlib.model.costs.count`).
+    """
+    options = presets(search_results)
+    if preset not in options:
+        raise ArchitectureError(f"unknown preset {preset!r}; choose one of {list(options)}")
+    spaces: dict[str, Any] = {}
+    rows = []
+    for name, (space, arch) in options.items():
+        arch.validate(space)
+        if space.name not in spaces:
+            ref = reference_arch(space)
+            costs = CostModel(space)
+            spaces[space.name] = {
+                "num_heads": space.num_heads, "depth": space.depth,
+                "middle": {key: space.middle(key) for key in ("d_k", "e", "k")},
+                "stem": [costs.stem.params, costs.stem.macs],
+                "reference": {"name": ref.name, "blocks": [_row(b) for b in ref.blocks]},
+                "costs": {}, "_model": costs, "_ref": ref,
+            }
+        entry = spaces[space.name]
+        for base in (arch, entry["_ref"]):
+            for b in base.blocks:
+                for g in range(space.num_heads + 1):
+                    block = b if g == b.g else _with_g(space, b, g)
+                    c = entry["_model"].block(block)
+                    entry["costs"][_key(block)] = [c.params, c.macs]
+        rows.append({"name": name, "space": space.name,
+                     "blocks": [_row(b) for b in arch.blocks]})
+    for entry in spaces.values():
+        del entry["_model"], entry["_ref"]
+    return {"initial": preset, "presets": rows, "spaces": spaces,
+            "colors": {"head": {"global": "#1f77b4", "local": "#ff7f0e"},
+                       "kind": KIND_COLORS}}
+
+
 # -- the widget ------------------------------------------------------------------
 def explorer(preset: str = "GLiT-Tiny", search_results: Sequence[str | Path] = ()) -> Any:
     """The interactive explorer: a preset menu, the network as a row of
     clickable blocks (a click adds a global head, N wraps to 0), one G slider
-    per block, the live numbers and the picture. Returns an ipywidgets box.
+    per block, the live numbers and the picture. Returns an ipywidgets box,
+    which the book's web page shows as its static version (:func:`page_data`,
+    :mod:`glitlib.studies.page`).
     """
     import ipywidgets as widgets
     from IPython.display import Image, display
+
+    from .page import with_page
 
     options = presets(search_results)
     if preset not in options:
@@ -314,4 +379,5 @@ def explorer(preset: str = "GLiT-Tiny", search_results: Sequence[str | Path] = (
     load(preset)
     hint = widgets.HTML("Click a block to add a global head (N wraps round to 0), or "
                         "set its number of global heads, G, with the slider below it.")
-    return widgets.VBox([menu, hint, index_row, blocks_row, sliders_row, numbers, picture])
+    return with_page([menu, hint, index_row, blocks_row, sliders_row, numbers, picture],
+                     "explorer", page_data(preset, search_results))

@@ -25,7 +25,7 @@ from ..errors import ReplayError
 from ..nas.records import Candidate, best_candidates
 
 __all__ = ["Frame", "generation_frames", "best_so_far", "load_frames",
-           "plane_limits", "draw_generation", "figure", "replay"]
+           "plane_limits", "draw_generation", "figure", "caption", "page_data", "replay"]
 
 
 @dataclass(frozen=True)
@@ -173,15 +173,68 @@ def figure(frames: Sequence[Frame], g: int, max_macs: int | None = None,
     return fig
 
 
+def caption(frames: Sequence[Frame], g: int) -> str:
+    """One line on frame ``g``: its new candidates, all so far, the best so far."""
+    f = frames[g]
+    return (f"generation {g}: {len(f.children)} new candidates, "
+            f"{len(f.population)} evaluated so far; best "
+            f"{100 * f.best.score:.1f}% at {f.best.macs:,d} MACs")
+
+
+# -- the web page's version -------------------------------------------------------
+def page_data(frames: Sequence[Frame], max_macs: int | None = None,
+              generation: int | None = None) -> dict[str, Any]:
+    """What the static replay of the book's web page needs, as plain JSON values.
+
+    Every candidate once, as a point (MACs in millions, supernet accuracy in %),
+    in the order the search scored them; per generation its caption (the one
+    :func:`caption` writes), the indices of its parents and children, how many
+    candidates came before it and the index of the best so far; the plane's
+    limits and each generation's colour (those of :func:`draw_generation`).
+    """
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize, to_hex
+
+    if not frames:
+        raise ReplayError("no frames to show; give the list that generation_frames() returned")
+    last = len(frames) - 1
+    start = last if generation is None else generation
+    if not 0 <= start <= last:
+        raise ReplayError(f"generation {start} does not exist; this search recorded "
+                          f"generations 0 to {last}")
+    everything = frames[-1].population
+    index = {id(c): i for i, c in enumerate(everything)}
+    (x0, x1), (y0, y1) = plane_limits(everything, max_macs)
+    norm = Normalize(0, max(1, last))
+    return {
+        "start": start, "max_macs": max_macs,
+        "limit_x": None if max_macs is None else max_macs / 1e6,
+        "x": [round(x0, 6), round(x1, 6)], "y": [round(y0, 4), round(y1, 4)],
+        "points": [[round(c.macs / 1e6, 6), round(100 * c.score, 4)] for c in everything],
+        "frames": [{
+            "generation": f.generation, "caption": caption(frames, g),
+            "title": (f"generation {g}: {len(f.children)} new, best so far "
+                      f"{100 * f.best.score:.1f}% at {f.best.macs / 1e6:.2f}M MACs"),
+            "earlier": len(f.earlier),
+            "parents": [index[id(c)] for c in f.parents],
+            "children": [index[id(c)] for c in f.children],
+            "best": index[id(f.best)], "best_score": round(100 * f.best.score, 4),
+            "color": to_hex(colormaps["viridis"](norm(g))),
+        } for g, f in enumerate(frames)],
+    }
+
+
 # -- the widget ------------------------------------------------------------------
 def replay(candidates: Sequence[Candidate], parents: int, max_macs: int | None = None,
            generation: int | None = None) -> Any:
     """Step through a recorded search: a play button and a generation slider over
-    the picture of :func:`figure`. Returns an ipywidgets box."""
+    the picture of :func:`figure`. Returns an ipywidgets box, which the book's web
+    page shows as its static version (:func:`page_data`, :mod:`glitlib.studies.page`)."""
     import ipywidgets as widgets
     from IPython.display import Image, display
 
     from .explorer import png
+    from .page import with_page
 
     frames = generation_frames(candidates, parents)
     last = len(frames) - 1
@@ -195,14 +248,12 @@ def replay(candidates: Sequence[Candidate], parents: int, max_macs: int | None =
     numbers, picture = widgets.HTML(), widgets.Output()
 
     def show(g: int) -> None:
-        f = frames[g]
-        numbers.value = (f"generation {g}: {len(f.children)} new candidates, "
-                         f"{len(f.population)} evaluated so far; best "
-                         f"{100 * f.best.score:.1f}% at {f.best.macs:,d} MACs")
+        numbers.value = caption(frames, g)
         with picture:
             picture.clear_output(wait=True)
             display(Image(png(figure(frames, g, max_macs))))
 
     slider.observe(lambda change: show(change["new"]), names="value")
     show(start)
-    return widgets.VBox([widgets.HBox([play, slider]), numbers, picture])
+    return with_page([widgets.HBox([play, slider]), numbers, picture], "replay",
+                     page_data(frames, max_macs, start))

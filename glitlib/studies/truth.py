@@ -1,7 +1,7 @@
 """Truth tables: every network of a small space trained alone, with several training seeds.
 
 A search can be judged only against the right answer. On a space small enough to
-list completely (:data:`MAX_NETWORKS`), every network is trained from scratch with
+list completely (``MAX_NETWORKS``), every network is trained from scratch with
 the search's retraining recipe on one fixed data split, once per *training seed*,
 and scored on the held-out and the test split. One training draw is not the truth
 of a network: a network's truth is its mean over the seeds, and how well two seed

@@ -200,7 +200,7 @@ def run_replays(rp: Replay, seeds: list[int]) -> list[dict[str, Any]]:
     from ..runtime.progress import bar
 
     rows = []
-    with bar(len(seeds), "replays", rp.rt.progress) as progress:
+    with bar(len(seeds), "replays", rp.rt.progress, lines=True) as progress:
         for s in seeds:
             rows.append(replay_seed(rp, s))
             progress.update()

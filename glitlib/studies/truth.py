@@ -66,9 +66,21 @@ def identity(cfg: ResolvedConfig) -> dict[str, Any]:
     return {"space": cfg.space, "data": cfg.data(), "retrain": cfg.to_dict()["retrain"]}
 
 
-def check_sample(n: int, seed: int) -> list[int]:
-    """The networks trained with twice the steps: a seeded uniform sample."""
-    return sorted(rng("check", seed).sample(range(n), min(CHECK_SAMPLE, n)))
+def check_sample(archs: list[Arch], seed: int) -> list[int]:
+    """The networks trained with twice the steps: every pure one (all global heads, or
+    all local heads with one window size in every block) and a seeded uniform sample of
+    the rest, ``CHECK_SAMPLE`` in all. Pure networks are the slow learners -- an
+    attention-only network may need twice the steps of a mixed one -- so the check
+    must not leave them to chance."""
+    def is_pure(a: Arch) -> bool:
+        all_global = all(b.k is None for b in a.blocks)
+        one_local = len({(b.g, b.k) for b in a.blocks}) == 1 and a.blocks[0].g == 0
+        return all_global or one_local
+
+    pure = [i for i, a in enumerate(archs) if is_pure(a)]
+    rest = [i for i in range(len(archs)) if i not in pure]
+    extra = max(0, CHECK_SAMPLE - len(pure))
+    return sorted(pure + rng("check", seed).sample(rest, min(extra, len(rest))))
 
 
 class TruthTable:
@@ -205,7 +217,8 @@ def build_truth(config: SearchConfig, out: str | Path, train_seeds: list[int],
                                  **identity(cfg)}, resume=True)
         table = TruthTable(run.path, cfg, splits, archs, train_seeds, rt)
         wanted = list(range(len(archs))) if only is None else only
-        with bar(len(wanted) * len(train_seeds), "truth table", rt.progress) as progress:
+        with bar(len(wanted) * len(train_seeds), "truth table", rt.progress,
+                 lines=True) as progress:
             for i in wanted:
                 for s in train_seeds:
                     table.entry(i, s)
@@ -214,6 +227,6 @@ def build_truth(config: SearchConfig, out: str | Path, train_seeds: list[int],
             return {"run": table.run, "trained": {
                 i: [table.entry(i, s)["val_accuracy"] for s in train_seeds] for i in only}}
         truth = table.to_dict() | {"recipe_check": recipe_check(
-            table, check_sample(len(archs), cfg.seed))}
+            table, check_sample(archs, cfg.seed))}
         write_json(run.path / "truth.json", truth)
     return truth

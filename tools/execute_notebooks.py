@@ -39,6 +39,11 @@ ENV = {
     "OPENBLAS_NUM_THREADS": THREADS,
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     "TQDM_DISABLE": "1",
+    # One instruction set for torch, MKL and oneDNN, as in the tests: the same bits on
+    # AVX2 and AVX-512 machines.
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_CBWR": "AVX2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
 }
 CELL_TIMEOUT = 600
 _ID = re.compile(r"[0-9a-f]{32}")

@@ -300,14 +300,27 @@ def test_baselines_on_the_same_budget(glit, tmp_path):
 
 def test_a_run_folder_of_an_older_version_is_refused_with_the_fix(cli, one_line_error,
                                                                  searched, tmp_path):
-    """A folder whose config.json an older glitlib wrote cannot be resumed: one line, the fix."""
+    """A folder an older glitlib wrote cannot be resumed or overwritten: one line, the fix.
+
+    Two ways a folder is older: its marker has another run-folder format, or its
+    config.json another settings version (its digest recorded, as that glitlib would).
+    """
+    import hashlib
     import shutil
 
     old = tmp_path / "old"
     shutil.copytree(searched, old)
-    config = read_json(old / "config.json")
-    config["version"] = 2
-    (old / "config.json").write_text(json.dumps(config))
+    marker = read_json(old / ".glitlib-run.json")
+    (old / ".glitlib-run.json").write_text(json.dumps(marker | {"version": 1}))
+    r = cli("search", "--out", old, "--resume", *TINY)
+    one_line_error(r, "another glitlib version", "format 1", "choose another --out")
+
+    (old / ".glitlib-run.json").write_text(json.dumps(marker))
+    config = read_json(old / "config.json") | {"version": 2}
+    raw = json.dumps(config).encode()
+    (old / "config.json").write_bytes(raw)
+    marker["files"]["config.json"]["sha256"] = hashlib.sha256(raw).hexdigest()
+    (old / ".glitlib-run.json").write_text(json.dumps(marker))
     r = cli("search", "--out", old, "--resume", *TINY)
     one_line_error(r, "another glitlib", "config version 2", "cannot be resumed",
                    "--overwrite")

@@ -9,6 +9,8 @@ exactly the held-out accuracy the run recorded.
 
 from pathlib import Path
 
+import pytest
+
 from glitlib import SearchConfig
 from glitlib.runtime.files import read_json
 
@@ -37,3 +39,61 @@ def test_retraining_the_found_network_reproduces_its_accuracy(one_thread):
     model = train_model(cfg.search_space(), arch, splits.train, cfg.retrain, cfg.seed,
                         Runtime(progress=False))
     assert accuracy(model, splits.val) == best["val_accuracy"]
+
+
+ENUM = DATA.parent / "digits_enumeration"
+NOISE = DATA.parent / "digits_truth"
+
+
+def _table_config() -> SearchConfig:
+    """The shipped tables' settings: the search's recipe at 600 steps, lr 2e-3."""
+    from glitlib import TrainConfig
+
+    return SearchConfig(space=str(DATA.parent / "digits_enum.json"),
+                        retrain=TrainConfig(steps=600, lr=2e-3, ckpt_every=50))
+
+
+@pytest.mark.slow
+def test_shipped_truth_entries_come_out_of_the_code(one_thread, tmp_path):
+    """A sample of both shipped tables (chapter 12): one network trained with seed 0
+    (``digits_enumeration``) and with seed 2 (``digits_truth``) gives the shipped bits."""
+    from glitlib.data.load import load_splits
+    from glitlib.runtime.context import Runtime
+    from glitlib.studies.truth import TruthTable, all_networks
+
+    cfg = _table_config().resolve()
+    saved = read_json(NOISE / "config.json")
+    assert saved["retrain"] == cfg.to_dict()["retrain"] and saved["seed"] == cfg.seed
+    archs = all_networks(cfg.search_space())
+    table = TruthTable(tmp_path, cfg, load_splits(cfg), archs, [0, 2],
+                       Runtime(progress=False))
+    i = 48
+    shipped0 = read_json(ENUM / "trained" / f"arch{i:03d}.json")
+    shipped2 = read_json(NOISE / "trained" / f"arch{i:03d}_seed2.json")
+    assert table.entry(i, 0)["val_accuracy"] == shipped0["val_accuracy"]
+    again = table.entry(i, 2)
+    assert (again["val_accuracy"], again["test_accuracy"]) == (
+        shipped2["val_accuracy"], shipped2["test_accuracy"])
+
+
+@pytest.mark.slow
+def test_shipped_joint_supernet_scores_come_out_of_the_code(one_thread):
+    """Chapter 12's joint supernet of seed 0, trained again, scores a sample of
+    networks exactly as shipped."""
+    from glitlib.data.load import load_splits
+    from glitlib.nas.evaluator import Evaluator
+    from glitlib.nas.paths import joint
+    from glitlib.nas.training import train_supernet
+    from glitlib.runtime.context import Runtime
+    from glitlib.studies.truth import all_networks
+
+    cfg = _table_config().resolve()
+    splits = load_splits(cfg)
+    archs = all_networks(cfg.search_space())
+    net = train_supernet(joint(cfg.search_space(), cfg.sampling_prior), splits.train,
+                         cfg.supernet, 0, Runtime(progress=False))
+    score = Evaluator(net, splits.train, splits.val, cfg.bn_batches, cfg.bn_batch_size,
+                      cfg.seed)
+    shipped = read_json(ENUM / "seeds" / "joint0.json")["scores"]
+    for i in range(0, len(archs), 25):
+        assert score(archs[i]) == shipped[str(i)], i

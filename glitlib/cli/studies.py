@@ -101,6 +101,14 @@ def _ablate_args(p: argparse.ArgumentParser) -> None:
                    help="seeds, a range (0-4) or a list (0,2,5) (default: 0-4)")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"search methods to compare (default: {','.join(METHODS)})")
+    p.add_argument("--convergence", action="store_true",
+                   help="instead of the four studies: the all-global network and seed "
+                   "0's distribution with each kind of local heads, on seed 0's split, "
+                   "retrained at --steps with each of --train-seeds (convergence.json)")
+    p.add_argument("--steps", default="300,600,1200",
+                   help="--convergence: recipe lengths (default: 300,600,1200)")
+    p.add_argument("--train-seeds", default="0-2",
+                   help="--convergence: training seeds (default: 0-2)")
     run_flags(p, out=False)
     p.add_argument("--out", required=True, help="output folder; run the same command "
                    "again to continue an interrupted ablation where it stopped")
@@ -117,6 +125,18 @@ def ablate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--methods: unknown method {unknown[0] if unknown else ''!r}; "
                           f"choose from {','.join(METHODS)}")
     seeds = parse_ints(args.seeds, "--seeds")
+    if args.convergence:
+        from ..studies.ablations import run_convergence
+
+        lengths = parse_ints(args.steps, "--steps")
+        if lengths[0] < 1:
+            raise ConfigError(f"--steps {args.steps!r}: a recipe needs at least 1 step")
+        train_seeds = parse_ints(args.train_seeds, "--train-seeds")
+        start(args)
+        conv = run_convergence(args.out, lengths, train_seeds)
+        print(f"{len(conv['rows'])} networks retrained -> "
+              f"{Path(args.out) / 'convergence.json'}")
+        return 0
     rt = start(args)
     result = collect(args.out, seeds, methods, rt=rt)
     print(f"{len(result['methods'])} searches, {len(result['recipe'])} longer retrainings, "

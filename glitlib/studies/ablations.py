@@ -15,6 +15,9 @@ Four studies, each written into its own folder of one output folder, resumable:
 * ``locality`` -- one network's local heads built three ways (Conv1D over the token
   sequence, attention within a window of tokens, a depthwise Conv2D over the patch
   grid; ``SearchSpace.local``), retrained per seed.
+* ``convergence`` (:func:`run_convergence`, on its own) -- the networks of the last two
+  studies on one fixed split, at three recipe lengths, with three training seeds: is
+  each kind trained long enough, and which gaps exceed the retraining noise?
 
 :func:`collect` gathers everything into one JSON-ready table (``ablations.json``).
 """
@@ -36,10 +39,13 @@ from ..runtime.context import Runtime
 from ..runtime.files import read_json, write_json
 
 __all__ = ["METHODS", "LOCALITY", "method_config", "compute", "run_methods", "run_recipe",
-           "run_distribution", "run_locality", "collect", "ablation_base"]
+           "run_distribution", "run_locality", "collect", "ablation_base",
+           "convergence_networks", "run_convergence"]
 
 METHODS = ("hierarchical", "single-stage", "single-stage-distinct", "random")
 LOCALITY = ("conv1d", "window", "conv2d")
+CONVERGENCE_STEPS = (300, 600, 1200)
+CONVERGENCE_SEEDS = (0, 1, 2)
 
 
 def ablation_base() -> SearchConfig:
@@ -120,9 +126,10 @@ def _found(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _retrained(base: SearchConfig, space: SearchSpace, arch: Arch, recipe: TrainConfig,
-               seed: int, file: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """Train ``arch`` with ``recipe`` and ``seed`` (which also splits the data); held-out and
-    test accuracy, saved once to ``file``."""
+               seed: int, file: Path, meta: dict[str, Any],
+               train_seed: int | None = None) -> dict[str, Any]:
+    """Train ``arch`` with ``recipe`` on the data split of ``seed`` (and from that seed, or
+    ``train_seed`` if given); held-out and test accuracy, saved once to ``file``."""
     if file.exists():
         saved = read_json(file, "ablation result")
         if saved.get("meta") == meta:
@@ -132,7 +139,8 @@ def _retrained(base: SearchConfig, space: SearchSpace, arch: Arch, recipe: Train
     from ..train.standalone import accuracy, train_model
 
     splits = load_splits(replace(base, seed=seed, space=space.to_dict()))
-    model = train_model(space, arch, splits.train, recipe, seed, Runtime(progress=False))
+    model = train_model(space, arch, splits.train, recipe,
+                        seed if train_seed is None else train_seed, Runtime(progress=False))
     cost = count(space, arch)
     row = {"meta": meta, "val_accuracy": accuracy(model, splits.val),
            "test_accuracy": accuracy(model, splits.test), "macs": cost.macs,
@@ -218,6 +226,59 @@ def run_locality(out: str | Path, seeds: Sequence[int], distribution: Sequence[i
         return nets
 
     return _per_seed(Path(out), "locality", seeds, base, networks)
+
+
+def convergence_networks(base: SearchConfig | None = None,
+                         distribution: Sequence[int] = (1, 2, 2, 3)
+                         ) -> dict[str, tuple[SearchSpace, Arch]]:
+    """The networks the distribution and locality studies compare, as seed 0 built them:
+    the all-global network and ``distribution`` (seed 0's stage-1 distribution) with its
+    local heads built each way, all with the middle low-level values."""
+    base = base or ablation_base()
+    conv1d = base.search_space()
+    nets = {"all-global": (conv1d, _middle_network(conv1d, [conv1d.num_heads] * conv1d.depth))}
+    for kind in LOCALITY:
+        space = with_local(conv1d, kind)
+        nets[kind] = (space, _middle_network(space, distribution))
+    return nets
+
+
+def run_convergence(out: str | Path, lengths: Sequence[int] = CONVERGENCE_STEPS,
+                    train_seeds: Sequence[int] = CONVERGENCE_SEEDS,
+                    base: SearchConfig | None = None, split_seed: int = 0
+                    ) -> dict[str, Any]:
+    """Every network of :func:`convergence_networks` retrained on one data split at each
+    length with each training seed; writes and returns ``convergence.json``.
+
+    Why: a recipe that is long enough for networks with local heads can stop an
+    attention-heavy network while it still learns, and one training draw per network
+    cannot tell a gap from retraining noise. Holding the split fixed and varying only
+    the training seed measures that noise, so gaps are judged against it.
+    """
+    from ..runtime.rundir import RunDir
+
+    base = base or ablation_base()
+    recipe = replace(base, seed=split_seed).resolve().retrain
+    rows = []
+    with RunDir(out, resume=True) as run:
+        for name, (space, arch) in convergence_networks(base).items():
+            for steps in lengths:
+                longer = replace(recipe, steps=steps, warmup_steps=None)
+                for ts in train_seeds:
+                    meta = {"study": "convergence", "network": name, "split_seed": split_seed,
+                            "train_seed": ts, "space": space.to_dict(),
+                            "arch": arch.to_dict()["blocks"], "steps": steps}
+                    file = run.path / "convergence" / f"{name}-steps{steps}-seed{ts}.json"
+                    res = _retrained(base, space, arch, longer, split_seed, file, meta, ts)
+                    rows.append({"network": name, "steps": steps, "train_seed": ts,
+                                 "distribution": list(arch.distribution),
+                                 **{k: res[k] for k in ("val_accuracy", "test_accuracy",
+                                                        "macs", "params")}})
+        result = {"format": "glitlib-convergence", "version": 1, "split_seed": split_seed,
+                  "train_seeds": list(train_seeds), "steps": list(lengths),
+                  "space": base.resolve().space, "rows": rows}
+        write_json(run.path / "convergence.json", result)
+    return result
 
 
 def collect(out: str | Path, seeds: Sequence[int], methods: Sequence[str] = METHODS,

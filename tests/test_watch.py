@@ -154,8 +154,8 @@ def test_a_search_is_watchable_from_its_log_file(glit, tmp_path):
     logged = [line for line in r.stdout.splitlines() if STAMP.match(line)]
     said = "\n".join(logged)
     for part in ("stage1: a supernet over", "stage1 supernet: step 1/20",
-                 "stage1 supernet: step 20/20", "stage1 evolution: generation 0,", "stage1 retrain 1/",
-                 "stage2 evolution: generation 1,", "search done:"):
+                 "stage1 supernet: step 20/20", "stage1 evolution: generation 0,",
+                 "stage1 retrain 1/", "stage2 evolution: generation 1,", "search done:"):
         assert part in said, part
     assert "images/s" in said and "left" in said
     assert (out / "glit.log").read_text().splitlines() == logged
@@ -209,3 +209,12 @@ def test_every_rank_draws_its_own_drop_path_masks():
     seed_step(3, 7)
     assert torch.equal(draws[0], torch.rand(8))  # rank 0 draws as one process does
     assert torch.equal(draws[0], draws[2]) and not torch.equal(draws[0], draws[1])
+
+
+def test_an_undefined_rank_statistic_reads_n_a_in_the_log():
+    """Eight retrained candidates that all score alike have no Kendall tau: the stage's
+    log line says so in words, not as Python's None."""
+    from glitlib.nas.pipeline import _or_na
+
+    assert _or_na(None) == "n/a"
+    assert _or_na(0.64) == "0.64"

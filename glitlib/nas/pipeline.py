@@ -192,8 +192,14 @@ def run_stage(name: str, paths: PathSpace, ctx: RunContext) -> dict[str, Any]:
     log.info("%s: done: distribution %s, held-out %.2f%% after retraining %d candidates; "
              "supernet ranking Kendall tau-b %s, Spearman %s", name,
              best.arch.distribution, 100 * best.val_accuracy, len(rows),
-             ranking["kendall_tau_b"], ranking["spearman"])
+             _or_na(ranking["kendall_tau_b"]), _or_na(ranking["spearman"]))
     return result
+
+
+def _or_na(value: float | None) -> str:
+    """A rank statistic for a log line: ``n/a`` where it is undefined (every retrained
+    candidate scored alike), not Python's ``None``."""
+    return "n/a" if value is None else f"{value}"
 
 
 def heldout_sample(val: Any, cfg: ResolvedConfig) -> Any:

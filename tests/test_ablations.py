@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from glitlib.config.recipes import EvolutionConfig
+from glitlib.config.search import upgrade_settings
 from glitlib.errors import ConfigError
 from glitlib.runtime.context import Runtime
 from glitlib.runtime.files import read_json
@@ -115,6 +116,26 @@ def test_cli_refuses_an_unknown_method(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_format_2_settings_are_read_in_todays_format_or_refused():
+    """The shipped ablations were written by settings format 2: upgraded, they are today's;
+    a copy that disagrees with its top-level value has no format-3 form."""
+    import copy
+
+    old = read_json(DATA / "ablations.json")["configs"]["hierarchical"]
+    assert old["version"] == 2
+    new = upgrade_settings(old)
+    assert new == method_config("hierarchical", ablation_base()).resolve().to_dict()
+    assert old["version"] == 2 and "enumerate_small" in old  # the input is left alone
+    bad = copy.deepcopy(old)
+    bad["evolution"]["seed"] = old["seed"] + 1
+    with pytest.raises(ConfigError, match="evolution.seed differs"):
+        upgrade_settings(bad)
+    bad = copy.deepcopy(old)
+    bad["supernet"]["drop_path"] = 0.1
+    with pytest.raises(ConfigError, match="supernet.drop_path is set"):
+        upgrade_settings(bad)
+
+
 def test_shipped_ablations_come_out_of_the_code(tmp_path, one_thread):
     """A cheap sample of ``glit ablate --out data/ablations`` reproduces the shipped numbers."""
     from glitlib.model.space import with_local
@@ -123,7 +144,7 @@ def test_shipped_ablations_come_out_of_the_code(tmp_path, one_thread):
     abl = read_json(DATA / "ablations.json")
     base = ablation_base()
     for method, cfg in abl["configs"].items():  # the shipped runs are today's settings
-        assert cfg == method_config(method, base).resolve().to_dict()
+        assert upgrade_settings(cfg) == method_config(method, base).resolve().to_dict()
     seed = abl["seeds"][0]
     row = next(r for r in abl["locality"] if r["network"] == "window" and r["seed"] == seed)
     space = with_local(base.search_space(), "window")

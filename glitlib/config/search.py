@@ -23,7 +23,8 @@ from ..model.space import SearchSpace, load_space
 from .checks import COUNT, COUNT0, MACS, SEED, Check, fingerprint, from_dict, setting, validate
 from .recipes import EvolutionConfig, SupernetConfig, TrainConfig
 
-__all__ = ["SearchConfig", "ResolvedConfig", "CONFIG_FORMAT", "CONFIG_VERSION", "DATASETS"]
+__all__ = ["SearchConfig", "ResolvedConfig", "CONFIG_FORMAT", "CONFIG_VERSION", "DATASETS",
+           "upgrade_settings"]
 
 CONFIG_FORMAT = "glitlib-search-config"
 CONFIG_VERSION = 3
@@ -179,3 +180,45 @@ class ResolvedConfig(SearchConfig):
         """The same settings as a plain :class:`SearchConfig`, e.g. to change one and
         resolve again (the filled-in defaults stay as they are)."""
         return SearchConfig(**{f: getattr(self, f) for f in self.__dataclass_fields__})
+
+
+# Format 2 held copies (the seed and the MACs limit in every part) and fields a part
+# never used (a retraining's MACs range, a supernet's EMA); format 3 keeps one home each. Reading old settings for
+# comparison needs only these moves: nothing a run computed depended on the copies.
+_V2_COPIES = {("supernet", "seed"): "seed", ("retrain", "seed"): "seed",
+              ("evolution", "seed"): "seed", ("evolution", "max_macs"): "max_macs"}
+_V2_OFF = {("supernet", "model_ema_decay"): 0.0, ("supernet", "drop_path"): 0.0,
+           ("supernet", "mixup"): 0.0, ("supernet", "cutmix"): 0.0,
+           ("retrain", "macs_bins"): 1, ("retrain", "min_macs"): None,
+           ("retrain", "max_macs"): None, ("supernet", "max_macs"): None}
+_V3_NEW = ("heldout_per_class", "heldout_subset")
+
+
+def upgrade_settings(d: dict[str, Any], where: str = "search config") -> dict[str, Any]:
+    """Resolved settings written by format 2 (``config.json``, ``ablations.json``), in
+    today's format: so shipped results can be checked against today's settings.
+
+    Only reading: a format-2 run still cannot be resumed. A copy that disagrees with
+    its top-level value, or a supernet option that was switched on, has no format-3
+    form and is refused.
+    """
+    if d.get("version") == CONFIG_VERSION:
+        return d
+    if d.get("version") != 2:
+        raise ConfigError(f"{where}: version {d.get('version')!r} cannot be upgraded; "
+                          f"this glitlib reads versions 2 and {CONFIG_VERSION}")
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+    out["version"] = CONFIG_VERSION
+    out["exhaustive_small"] = out.pop("enumerate_small")
+    for (part, key), top in _V2_COPIES.items():
+        if out[part].pop(key) != out[top]:
+            raise ConfigError(f"{where}: {part}.{key} differs from {top}; no format-"
+                              f"{CONFIG_VERSION} form")
+    for key in _V3_NEW:  # what format 2 could not set: off
+        out.setdefault(key, None)
+    for (part, key), off in _V2_OFF.items():
+        if out[part].pop(key) != off:
+            raise ConfigError(f"{where}: {part}.{key} is set; no format-"
+                              f"{CONFIG_VERSION} form")
+    return out
+

@@ -154,3 +154,34 @@ def test_shipped_ablations_come_out_of_the_code(tmp_path, one_thread):
     assert (again["val_accuracy"], again["test_accuracy"]) == (row["val_accuracy"],
                                                                row["test_accuracy"])
     assert (again["macs"], again["params"]) == (row["macs"], row["params"])
+
+
+def test_convergence_varies_only_the_training_seed_and_the_length(tmp_path):
+    """Every network at every length with every training seed, on one split: the seed
+    changes the draw, the split stays, and a finished study is read back."""
+    from glitlib.studies.ablations import run_convergence
+
+    out = tmp_path / "conv"
+    result = run_convergence(out, lengths=(3, 6), train_seeds=(0, 1), base=_tiny())
+    rows = result["rows"]
+    assert len(rows) == 4 * 2 * 2
+    assert {r["network"] for r in rows} == {"all-global", "conv1d", "window", "conv2d"}
+    assert {r["steps"] for r in rows} == {3, 6} and result["split_seed"] == 0
+    conv1d = {(r["steps"], r["train_seed"]): r for r in rows if r["network"] == "conv1d"}
+    assert len({conv1d[(6, s)]["val_accuracy"] for s in (0, 1)} |
+               {conv1d[(3, s)]["val_accuracy"] for s in (0, 1)}) > 1  # real draws
+    assert json.loads((out / "convergence.json").read_text()) == result
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "convergence").glob("*.json")}
+    assert run_convergence(out, lengths=(3, 6), train_seeds=(0, 1), base=_tiny()) == result
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_convergence_cli_refuses_a_recipe_of_no_steps(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "glitlib", "ablate", "--convergence",
+                        "--steps", "0,300", "--out", str(tmp_path / "x")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--steps" in r.stderr and not (tmp_path / "x").exists()

@@ -154,7 +154,8 @@ def test_a_search_is_watchable_from_its_log_file(glit, tmp_path):
     logged = [line for line in r.stdout.splitlines() if STAMP.match(line)]
     said = "\n".join(logged)
     for part in ("stage1: a supernet over", "stage1 supernet: step 1/20",
-                 "stage1 supernet: step 20/20", "stage1 evolution: generation 0,", "stage1 retrain 1/",
+                 "stage1 supernet: step 20/20", "stage1 evolution: generation 0,",
+                 "stage1 retrain 1/",
                  "stage2 evolution: generation 1,", "search done:"):
         assert part in said, part
     assert "images/s" in said and "left" in said

@@ -7,6 +7,7 @@ runs none of the project venv's own ``.pth`` files, so its editable glitlib stay
 out). Commands run from a directory outside the checkout.
 """
 
+import json
 import re
 import subprocess
 import sys
@@ -65,6 +66,18 @@ def test_wheel_holds_every_module_and_the_shipped_results(wheel):
     assert all(n.endswith(".json") for n in shipped), sorted(shipped)
     assert not any(n.endswith((".pt", ".png", "README.md")) for n in names)
     assert wheel.stat().st_size < MAX_WHEEL_BYTES, wheel.stat().st_size
+
+
+def test_wheel_carries_what_every_chapter_reads(wheel):
+    """Each ``shipped("...")`` a chapter calls names a file or folder the wheel holds."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for chapter in sorted((ROOT / "book").glob("[0-9][0-9]*_*.ipynb")):
+        cells = json.loads(chapter.read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        for name in re.findall(r"shipped\(\"([^\"]*)\"\)", code):
+            path = f"glitlib/_shipped/{name}".rstrip("/")
+            assert path in names or any(n.startswith(path + "/") for n in names), \
+                f"{chapter.name} reads {name!r}, which the wheel does not carry"
 
 
 def test_wheel_installs_and_runs_without_the_checkout(wheel, tmp_path):

@@ -31,7 +31,8 @@ from ._version import __version__
 # name -> the module that is its home
 _HOMES: dict[str, tuple[str, ...]] = {
     "errors": ("GlitError", "ConfigError", "DataError", "OutputError", "CheckpointError",
-               "BudgetError", "ArchitectureError", "WeightsError", "ReplayError"),
+               "BudgetError", "ArchitectureError", "WeightsError", "ReplayError",
+               "ShippedFileError"),
     "model.space": ("LOCAL_KINDS", "SPACES", "SearchSpace", "get_space", "load_space",
                     "with_local"),
     "model.arch": ("NAMED_ARCHS", "Arch", "BlockArch", "all_global", "get_arch", "load_arch"),
@@ -44,6 +45,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "config.recipes": ("SupernetConfig", "TrainConfig", "EvolutionConfig"),
     "config.search": ("SearchConfig", "ResolvedConfig"),
     "runtime.context": ("Runtime",),
+    "runtime.shipped": ("shipped",),
     "nas.paths": ("PathSpace", "joint", "stage1", "stage2", "space_sizes"),
     "nas.supernet": ("Supernet",),
     "nas.records": ("Candidate", "Retrained"),

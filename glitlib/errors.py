@@ -9,7 +9,7 @@ keeps its traceback.
 from __future__ import annotations
 
 __all__ = ["GlitError", "ConfigError", "DataError", "OutputError", "CheckpointError",
-           "BudgetError", "ArchitectureError", "WeightsError", "ReplayError"]
+           "BudgetError", "ArchitectureError", "WeightsError", "ReplayError", "ShippedFileError"]
 
 
 class GlitError(Exception):
@@ -46,3 +46,7 @@ class WeightsError(GlitError, ValueError):
 
 class ReplayError(GlitError, ValueError):
     """A candidate list that is not the record of a search (empty, unscored, out of order)."""
+
+
+class ShippedFileError(GlitError, FileNotFoundError):
+    """A result the chapters read that this install of glitlib does not carry."""

@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import stamp_colab  # noqa: E402
+from wheel_build import copy_sources  # noqa: E402
 
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
 TOC_DOCS = [TOC["root"]] + [
@@ -143,16 +143,7 @@ def test_setup_cell_installs_glitlib(tmp_path):
     off the network and away from the environment (``PIP_TARGET``).
     """
     cell = source(load(CHAPTERS[0])["cells"][1])
-    src = tmp_path / "src"
-    src.mkdir()
-    shutil.copy(ROOT / "pyproject.toml", src)
-    shutil.copytree(ROOT / "glitlib", src / "glitlib",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    readme = ROOT / "README.md"
-    if readme.is_file():
-        shutil.copy(readme, src)
-    else:
-        (src / "README.md").write_text("glitlib\n")
+    src = copy_sources(tmp_path / "src")
     target = tmp_path / "target"
     fake_colab = (
         "import sys, types\n"

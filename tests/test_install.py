@@ -7,8 +7,8 @@ runs none of the project venv's own ``.pth`` files, so its editable glitlib stay
 out). Commands run from a directory outside the checkout.
 """
 
+import json
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from wheel_build import MAX_WHEEL_BYTES, build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = {"torch", "torchvision", "timm", "numpy", "scikit-learn", "tqdm", "matplotlib"}
@@ -32,16 +33,7 @@ def run(*cmd, cwd):
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "glitlib", src / "glitlib",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    dist = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-        "-q", "-w", str(dist), str(src), cwd=src)
-    (path,) = dist.glob("glitlib-*.whl")
-    return path
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def test_wheel_declares_the_library_dependencies_only(wheel):
@@ -63,6 +55,31 @@ def test_wheel_declares_the_library_dependencies_only(wheel):
     assert not any(n.startswith(("tests/", "book/")) for n in names)
 
 
+def test_wheel_holds_every_module_and_the_shipped_results(wheel):
+    """pyproject.toml lists the packages by name (one of them maps onto data/), so a new
+    subpackage must be listed there; the shipped results keep the wheel small."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "glitlib").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)
+    shipped = {n for n in names if n.startswith("glitlib/_shipped/")}
+    assert "glitlib/_shipped/digits_search/summary.json" in shipped
+    assert all(n.endswith(".json") for n in shipped), sorted(shipped)
+    assert not any(n.endswith((".pt", ".png", "README.md")) for n in names)
+    assert wheel.stat().st_size < MAX_WHEEL_BYTES, wheel.stat().st_size
+
+
+def test_wheel_carries_what_every_chapter_reads(wheel):
+    """Each ``shipped("...")`` a chapter calls names a file or folder the wheel holds."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for chapter in sorted((ROOT / "book").glob("[0-9][0-9]*_*.ipynb")):
+        cells = json.loads(chapter.read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        for name in re.findall(r"shipped\(\"([^\"]*)\"\)", code):
+            path = f"glitlib/_shipped/{name}".rstrip("/")
+            assert path in names or any(n.startswith(path + "/") for n in names), \
+                f"{chapter.name} reads {name!r}, which the wheel does not carry"
+
+
 def test_wheel_installs_and_runs_without_the_checkout(wheel, tmp_path):
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", str(venv), cwd=tmp_path)
@@ -76,7 +93,9 @@ def test_wheel_installs_and_runs_without_the_checkout(wheel, tmp_path):
     assert "size_paper" in info
     forward = (
         "import glitlib, torch; m = glitlib.build('glit-tiny', num_classes=10, img_size=32);"
-        "print(glitlib.__file__); print(tuple(m(torch.zeros(2, 3, 32, 32)).shape))"
+        "print(glitlib.__file__); print(tuple(m(torch.zeros(2, 3, 32, 32)).shape));"
+        "print(glitlib.shipped('digits_search/summary.json'))"
     )
-    where, shape = run(str(python), "-c", forward, cwd=tmp_path).splitlines()
+    where, shape, summary = run(str(python), "-c", forward, cwd=tmp_path).splitlines()
     assert Path(where).is_relative_to(site) and shape == "(2, 10)"
+    assert Path(summary) == site / "glitlib" / "_shipped" / "digits_search" / "summary.json"

@@ -1,2 +1,3 @@
 """Where and how a run executes: device and precision, ranks, safe files, run folders, seeds,
-progress. Imports nothing else of glitlib (but its errors)."""
+progress, and the shipped results the book reads. Imports nothing else of glitlib (but its
+errors)."""

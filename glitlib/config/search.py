@@ -183,8 +183,9 @@ class ResolvedConfig(SearchConfig):
 
 
 # Format 2 held copies (the seed and the MACs limit in every part) and fields a part
-# never used (a retraining's MACs range, a supernet's EMA); format 3 keeps one home each. Reading old settings for
-# comparison needs only these moves: nothing a run computed depended on the copies.
+# never used (a retraining's MACs range, a supernet's EMA); format 3 keeps one home
+# for each. Reading old settings for comparison needs only these moves: nothing a run
+# computed depended on the copies.
 _V2_COPIES = {("supernet", "seed"): "seed", ("retrain", "seed"): "seed",
               ("evolution", "seed"): "seed", ("evolution", "max_macs"): "max_macs"}
 _V2_OFF = {("supernet", "model_ema_decay"): 0.0, ("supernet", "drop_path"): 0.0,

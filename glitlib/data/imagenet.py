@@ -74,8 +74,9 @@ ERASE_PROB = 0.25  # DeiT's random erasing: one box, per-pixel noise
 
 def make_transforms(img_size: int) -> tuple[Callable, Callable]:
     """DeiT's training augmentation and its evaluation resize + centre crop (timm), both
-    ending in ``uint8`` tensors: normalising happens on the device (:meth:`prepare`), as
-    timm's prefetching loader does, so a worker ships a quarter of the bytes."""
+    ending in ``uint8`` tensors: normalising happens on the device
+    (:meth:`StreamingSource.prepare`), as timm's prefetching loader does, so a worker
+    ships a quarter of the bytes."""
     from timm.data import create_transform
 
     train = create_transform(img_size, is_training=True, auto_augment="rand-m9-mstd0.5-inc1",

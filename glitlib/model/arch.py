@@ -265,7 +265,7 @@ def resolve_arch(source: Any, space: SearchSpace) -> tuple[SearchSpace, Arch]:
     (``"glit-tiny"``), or the path of an architecture JSON file such as the
     ``arch.json`` that ``glit search`` writes (it carries its space). The network
     lives in the space it carries; else in ``space``. Validated against that space;
-    any fault is one :class:`ArchitectureError` line.
+    any fault is one :class:`~glitlib.errors.ArchitectureError` line.
     """
     if isinstance(source, Arch):
         return space, _validated(source, space, "arch")

@@ -1,6 +1,6 @@
 """State-dict key layouts: the released GLiT code's and timm's DeiT's, onto glitlib's.
 
-Plain renamings, below the model, so that :class:`~glitlib.GLiT` itself can take
+Plain renamings, below the model, so that :class:`~glitlib.model.glit.GLiT` itself can take
 a state dict in the released layout (:func:`released_to_glitlib`, run before every
 ``load_state_dict``) and :mod:`glitlib.model.weights` can check files key by key.
 """
@@ -64,7 +64,7 @@ def released_to_glitlib(state_dict: MutableMapping[str, Any], prefix: str = "") 
     """Rename, in place, the keys under ``prefix`` from the released layout to glitlib's.
 
     Does nothing (and returns False) unless those keys are in the released layout
-    (:func:`is_released_layout`). A :class:`~glitlib.GLiT` runs this before every
+    (:func:`is_released_layout`). A :class:`~glitlib.model.glit.GLiT` runs this before every
     ``load_state_dict``, so timm's ``load_checkpoint(model, released_file)`` and
     ``model.load_state_dict(released_state_dict)`` load the released weights.
     """

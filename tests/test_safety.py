@@ -66,7 +66,7 @@ def test_overwrite_deletes_exactly_what_glit_wrote(supernet_dir, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(supernet_dir, run)
     listed = set(json.loads((run / MARKER).read_text())["files"])
-    assert listed == {"config.json", "supernet.pt"}
+    assert listed == {"config.json", "supernet.pt", "supernet_metrics.jsonl"}
     with RunDir(run, overwrite=True) as rd:
         assert rd.files == {}
     assert sorted(p.name for p in run.iterdir()) == sorted([MARKER, LOCK])

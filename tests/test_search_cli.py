@@ -179,8 +179,10 @@ def test_corrupted_and_truncated_checkpoints(cli, one_line_error, searched, tmp_
     cut.write_bytes(good[: len(good) // 2])
     for f in (bad, cut):
         r = cli("evolve", "--supernet", str(f), "--out", str(tmp_path / f.stem))
-        one_line_error(r, "corrupted", str(f), "delete that file", "--resume")
+        one_line_error(r, "corrupted", str(f), "point to a file glit wrote")
         assert "--overwrite" not in r.stderr  # which would wipe the finished stages
+        assert "--resume" not in r.stderr  # an input of the command, not a step of it
+        assert "weights_only" not in r.stderr  # torch's advice to load it unsafely
     assert bad.read_bytes() == b"not a checkpoint at all"  # nothing deleted
 
 

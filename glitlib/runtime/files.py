@@ -240,8 +240,20 @@ def read_json(path: str | Path, what: str = "result file",
 
 
 def _brief(err: BaseException, limit: int = 90) -> str:
-    """The first line of an error, cut at a word (never mid-word) if long."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    """The first line of an error, cut at a word (never mid-word) if long.
+
+    torch's refusal of an unsafe pickle is replaced by its reason alone: its own text
+    suggests loading with ``weights_only=False``, which would run the file's code.
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else type(err).__name__
+    if text.startswith("Weights only load failed"):
+        after = [line for line in lines if "WeightsUnpickler error:" in line]
+        reason = after[0].split("WeightsUnpickler error:", 1)[1].strip() if after else ""
+        if not reason and after:
+            nxt = lines.index(after[0]) + 1
+            reason = lines[nxt] if nxt < len(lines) else ""
+        text = "refused by a safe load" + (f": {reason}" if reason else "")
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0] + " ..."

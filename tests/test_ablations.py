@@ -150,7 +150,8 @@ def test_shipped_ablations_come_out_of_the_code(tmp_path, one_thread):
     space = with_local(base.search_space(), "window")
     arch = _middle_network(space, abl["locality_distribution"])
     again = _retrained(replace(base, seed=seed), space, arch,
-                       replace(base, seed=seed).resolve().retrain, tmp_path / "w.json", {})
+                       replace(base, seed=seed).resolve().retrain, seed, tmp_path / "w.json",
+                       {})
     assert (again["val_accuracy"], again["test_accuracy"]) == (row["val_accuracy"],
                                                                row["test_accuracy"])
     assert (again["macs"], again["params"]) == (row["macs"], row["params"])

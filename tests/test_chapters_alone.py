@@ -1,10 +1,13 @@
-"""Every chapter runs where only the wheel is installed, as on Colab.
+"""Every chapter runs where only the wheel is installed, as on Colab, and gives its
+committed outputs.
 
 The wheel is built offline and installed into a scratch folder; each chapter is
-copied alone into an empty folder and run there (nbclient, the environment of
+copied alone into an empty folder and run there by nbval (the environment of
 tools/execute_notebooks.py) with that folder as the only glitlib on the path: no
-checkout, no ``data/`` beside it. A chapter passes when no cell raises. A last cell,
-added to the copy, reports which glitlib the kernel imported.
+checkout, no ``data/`` beside it. A chapter passes when no cell raises and every cell
+tagged ``nbval-check-output`` prints what the committed notebook holds. A last cell,
+added to the copy, checks that the kernel imported the wheel's glitlib. This is the
+project's nbval run: the chapters are executed once, here, not again from ``book/``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from wheel_build import MAX_WHEEL_BYTES, build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +27,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 import execute_notebooks  # noqa: E402
 
 CHAPTERS = execute_notebooks.chapters()
-WHERE = "import glitlib\nprint(glitlib.__file__)"
+WHERE = ("import os\nimport glitlib\n"
+         "assert glitlib.__file__.startswith(os.environ['PYTHONPATH']), glitlib.__file__")
 
 pytestmark = pytest.mark.slow
 
@@ -42,24 +45,23 @@ def site(tmp_path_factory) -> Path:
     return target
 
 
-def run_alone(chapter: Path, folder: Path, site: Path) -> Path:
-    """Run a copy of ``chapter`` in ``folder`` with only ``site``'s glitlib; returns the
-    path of the glitlib the kernel imported."""
+def run_alone(chapter: Path, folder: Path, site: Path) -> subprocess.CompletedProcess:
+    """nbval on a copy of ``chapter`` in ``folder``, with only ``site``'s glitlib."""
     copy = folder / chapter.name
-    shutil.copy(chapter, copy)
-    nb = nbformat.read(copy, as_version=4)
+    nb = nbformat.read(chapter, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(WHERE))
+    nbformat.write(nb, copy)
     env = {**os.environ, **execute_notebooks.ENV, "PYTHONPATH": str(site)}
-    client = NotebookClient(nb, timeout=execute_notebooks.CELL_TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(folder)}},
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
-    client.execute(env=env)  # raises CellExecutionError, naming the cell, if one fails
-    return Path(nb.cells[-1].outputs[0]["text"].strip())
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+         "--nbval-current-env", f"--nbval-cell-timeout={execute_notebooks.CELL_TIMEOUT}",
+         "--rootdir", str(folder), copy.name],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=3600)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_runs_from_the_wheel_alone(chapter, site, tmp_path):
     folder = tmp_path / "empty"
     folder.mkdir()
-    where = run_alone(chapter, folder, site)
-    assert where.resolve().is_relative_to(site.resolve()), where
+    done = run_alone(chapter, folder, site)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]

@@ -13,7 +13,6 @@ project's nbval run: the chapters are executed once, here, not again from ``book
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

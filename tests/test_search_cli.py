@@ -68,7 +68,7 @@ def test_cli_and_python_are_the_same_run(tiny_config, searched, tmp_path, one_th
 def test_config_json_repeats_the_run(glit, tiny_config, searched, tmp_path):
     out = tmp_path / "again"
     glit("search", "--config", str(searched / "config.json"), "--out", str(out), "--quiet",
-         check=True)
+         "--threads", "1", check=True)  # the thread count is the runtime's, not the run's
     assert (out / "summary.json").read_bytes() == (searched / "summary.json").read_bytes()
     # The Python API given the same file resolves to the very same run.
     saved = SearchConfig.from_dict(read_json(searched / "config.json"))
@@ -126,7 +126,8 @@ def test_info_reads_the_found_architecture(glit, searched):
 
 def test_eval_command_json_and_own_split(glit, one_line_error, searched):
     ckpt = searched / "stage2" / "retrain" / "candidate0.pt"
-    r = glit("eval", "--checkpoint", str(ckpt), "--split", "val", "--json", check=True)
+    r = glit("eval", "--checkpoint", str(ckpt), "--split", "val", "--json", "--threads", "1",
+             check=True)
     row = read_json(searched / "stage2" / "retrain" / "candidate0.json")
     out = json.loads(r.stdout)
     assert out["accuracy"] == row["val_accuracy"] and out["images"] == 360

@@ -31,6 +31,7 @@ import json
 import os
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,9 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint",
 
     path = Path(path)
     raw = _read_bytes(path, what, error)
+    damaged = _zip_damage(raw)
+    if damaged:
+        raise error(f"cannot read {what} {path}: it is corrupted ({damaged}); {fix}")
     try:
         with torch.serialization.safe_globals(list(allowed)), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -291,6 +295,18 @@ def read_checkpoint(path: str | Path, what: str = "checkpoint",
     except Exception as err:  # truncated zip, wrong format, unsafe pickle, ...
         raise error(f"cannot read {what} {path}: it is corrupted or not a {what} "
                     f"({_brief(err)}); {fix}") from None
+
+
+def _zip_damage(raw: bytes) -> str | None:
+    """What is wrong with a checkpoint's zip archive, or ``None``: torch reads the
+    members without checking their CRC-32, so flipped bits would load as weights."""
+    if not zipfile.is_zipfile(io.BytesIO(raw)):
+        return None  # not a zip: torch.load names the problem
+    try:
+        bad = zipfile.ZipFile(io.BytesIO(raw)).testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        return _brief(err)
+    return f"member {bad} fails its CRC-32 check" if bad else None
 
 
 def load_checkpoint(path: str | Path, space: dict[str, Any] | None = None,

@@ -143,8 +143,83 @@ def test_a_refused_folder_gets_no_lock_file(cli, one_line_error, tmp_path, flag)
     link = tmp_path / "link"
     link.symlink_to(home)
     for out in (home, link):
-        one_line_error(cli("search", *T, "--out", out, flag), "not a glit output folder")
+        one_line_error(cli("search", *T, "--out", out, flag), "glit did not write it")
         assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
+
+
+def test_a_folder_glit_did_not_write_is_never_told_to_resume(cli, one_line_error, tmp_path):
+    """Both --resume and --overwrite are refused there, so neither is the advice."""
+    (tmp_path / "notes.txt").write_text("mine")
+    for command in (["search", *T], ["supernet", "--steps", "2", "--quiet"]):
+        r = cli(*command, "--out", tmp_path)
+        one_line_error(r, "glit did not write it", "choose another --out")
+        assert "--resume" not in r.stderr and "--overwrite" not in r.stderr
+
+
+def test_another_commands_folder_is_named_as_such_on_resume(cli, one_line_error, run,
+                                                            tmp_path):
+    t = _copy(run, tmp_path / "t")
+    r = cli("evolve", "--supernet", run / "stage1" / "supernet.pt", "--population", "4",
+            "--generations", "1", "--quiet", "--resume", "--out", t)
+    one_line_error(r, "holds a run of glit search, not of glit evolve", "choose another --out")
+    assert "another glitlib" not in r.stderr
+
+
+def _re_sign(folder: Path, rel: str) -> None:
+    """Record ``rel``'s present digest in the marker, as a consistent hostile edit would."""
+    import hashlib
+
+    marker = json.loads((folder / MARKER).read_text())
+    marker["files"][rel] = {"sha256": hashlib.sha256((folder / rel).read_bytes()).hexdigest()}
+    (folder / MARKER).write_text(json.dumps(marker))
+
+
+def _last_stage(run: Path) -> str:
+    return next(s for s in ("stage2", "single_stage", "stage1") if (run / s).exists())
+
+
+def test_the_final_checkpoint_of_another_run_is_refused_before_any_write(
+        cli, one_line_error, run, tmp_path):
+    t = _copy(run, tmp_path / "t")
+    stage = _last_stage(t)
+    for name in ("summary.json", f"{stage}/result.json", f"{stage}/timings.json"):
+        (t / name).unlink()
+    ckpt = f"{stage}/retrain/candidate0.pt"
+    state = torch.load(t / ckpt, weights_only=True)
+    state["run"] = "0" * len(state["run"])
+    torch.save(state, t / ckpt)
+    _re_sign(t, ckpt)
+    r = cli("search", "--config", t / "config.json", "--out", t, "--resume", "--quiet")
+    one_line_error(r, "candidate0.pt", "another run")
+    assert not (t / stage / "result.json").exists() and not (t / "summary.json").exists()
+
+
+def test_following_the_advice_for_a_damaged_final_checkpoint_ends_the_run(
+        cli, one_line_error, run, tmp_path):
+    """Damaged after its stage was recorded: refused; deleted as advised, it is trained
+    again (the same weights) and the run ends as it first did."""
+    t = _copy(run, tmp_path / "t")
+    (t / "summary.json").unlink()
+    ckpt = f"{_last_stage(t)}/retrain/candidate0.pt"
+    (t / ckpt).write_bytes((t / ckpt).read_bytes()[:1000])
+    _re_sign(t, ckpt)
+    args = ("search", "--config", t / "config.json", "--out", t, "--resume", "--quiet")
+    r = cli(*args)
+    one_line_error(r, "candidate0.pt", "delete that file and rerun with --resume")
+    (t / ckpt).unlink()
+    assert cli(*args).returncode == 0
+    assert read_json(t / "summary.json") == read_json(run / "summary.json")
+
+
+def test_stage_timings_of_another_shape_are_named_not_a_traceback(cli, run, tmp_path):
+    t = _copy(run, tmp_path / "t")
+    (t / "summary.json").unlink()
+    for bad in ([], {"supernet_s": [1]}, {"supernet_s": "1"}):
+        (t / "stage1" / "timings.json").write_text(json.dumps(bad))
+        _re_sign(t, "stage1/timings.json")
+        r = cli("search", "--config", t / "config.json", "--out", t, "--resume", "--quiet")
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        assert "timings.json is damaged: timings not shown" in r.stdout
 
 
 def test_a_bad_runtime_is_refused_before_anything_is_written(tmp_path, tiny_config):
@@ -230,6 +305,9 @@ def test_timm_pretrained_from_a_missing_or_random_file_is_one_line(tmp_path):
     (["search", "--population", "1e30"], "in [1, 1e+12]"),
     (["ablate", "--seeds", "0,0,0"], "names 0 more than once"),
     (["ablate", "--seeds", "0-99999999"], "names 100,000,000 numbers"),
+    (["ablate", "--seeds", "0-"], "--seeds '0-' is not a list"),
+    (["ablate", "--convergence", "--train-seeds", "0-"], "--train-seeds '0-' is not a list"),
+    (["enumerate", "--only", ""], "--only '' is not a list"),
     (["search", "--max-macs", "10"], "the smallest path of this space has"),
 ])
 def test_settings_that_make_no_sense_are_refused(cli, one_line_error, tmp_path, args, words):

@@ -84,19 +84,27 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     run_flags(p)
 
 
+def _seconds(path: Path) -> str:
+    """A stage's timings for the closing line; a file of another shape is named, not used."""
+    from ..runtime.files import read_json
+
+    t = read_json(path, "timings")
+    if not isinstance(t, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in t.values()):
+        return f"{path} is damaged: timings not shown"
+    return ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in t.items())
+
+
 @command("search", "the whole search: stage 1 and stage 2 (or one stage), each supernet -> "
          "evolution -> retrain the best", _search_args)
 def search(args: argparse.Namespace) -> int:
     from ..nas.pipeline import run_search
-    from ..runtime.files import read_json
-
     cfg = search_config(args)
     rt = start(args)
     s = run_search(cfg, args.out, resume=args.resume, overwrite=args.overwrite, rt=rt,
                    download=args.download)
     for name, st in s["stages"].items():
-        t = read_json(Path(args.out) / name / "timings.json", "timings")
-        secs = ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in t.items())
+        secs = _seconds(Path(args.out) / name / "timings.json")
         print(f"{name}: {st['strategy']}, {st['evaluated']} candidates of "
               f"{st['path_space_size']:,} -> distribution {st['best']['distribution']}, "
               f"held-out {pct(st['best']['val_accuracy'])} ({secs}); supernet ranking over "

@@ -26,8 +26,8 @@ def parse_ints(text: str, flag: str) -> list[int]:
     ranges: list[tuple[int, int]] = []
     try:
         for part in text.split(","):
-            lo, _, hi = part.strip().partition("-")
-            ranges.append((int(lo), int(hi) if hi else int(lo)))
+            lo, dash, hi = part.strip().partition("-")
+            ranges.append((int(lo), int(hi) if dash else int(lo)))  # "0-" is no range
     except ValueError:
         raise ConfigError(f"{flag} {text!r} is not a list like 0-4 or 3,7,9") from None
     if any(lo < 0 or hi < lo for lo, hi in ranges):
@@ -73,7 +73,7 @@ def enumerate_cmd(args: argparse.Namespace) -> int:
                           "--sampling-prior")
     train_seeds = parse_ints(args.train_seeds, "--train-seeds")
     seeds = parse_ints(args.seeds, "--seeds")
-    only = parse_ints(args.only, "--only") if args.only else None
+    only = parse_ints(args.only, "--only") if args.only is not None else None
     cfg = search_config(args).resolve()
     rt = start(args)
     truth = build_truth(cfg, args.out, train_seeds, only, rt)

@@ -229,19 +229,16 @@ def retrain_candidates(ctx: RunContext, candidates: list[Candidate], folder: Pat
 
     ``ranks``: each candidate's place by supernet score (default: their order).
     """
-    cfg, space = ctx.cfg, ctx.cfg.search_space()
     ranks = ranks if ranks is not None else list(range(len(candidates)))
     rows = []
     for i, cand in enumerate(candidates):
-        done = folder / f"candidate{i}.json"
+        done, ckpt = folder / f"candidate{i}.json", folder / f"candidate{i}.pt"
         saved = saved_result(done, {"run": ctx.meta.get("run")}, "retrain result", ctx.resume)
-        if saved is not None:
+        if saved is not None and ckpt.exists():
+            load_model(ckpt, run=ctx.meta.get("run"), resume=True)  # refused before any write
             rows.append(Retrained.from_dict(saved, str(done)))
             continue
-        ckpt = folder / f"candidate{i}.pt"
-        model = train_model(space, cand.arch, ctx.splits.train, cfg.retrain, cfg.seed, ctx.rt,
-                            ctx.checkpoint(ckpt),
-                            f"{stage} retrain {i + 1}/{len(candidates)}".strip())
+        model = _train(ctx, cand, ckpt, f"{stage} retrain {i + 1}/{len(candidates)}".strip())
         row = Retrained(ranks[i], cand, accuracy(model, ctx.splits.val,
                                                  precision=ctx.rt.precision), ckpt.name)
         write_json(done, {**ctx.meta, **row.to_dict()})
@@ -257,8 +254,12 @@ def conclude(ctx: RunContext, best: Retrained, ckpt_dir: Path,
     ``arch.json`` (which ``glit info --arch`` and ``glit retrain --arch`` read).
     """
     space = ctx.cfg.search_space()
+    path = ckpt_dir / best.checkpoint
+    if ctx.resume and not path.exists():  # deleted, as a refusal advised: train it again
+        log.info("%s is missing: retraining it (same recipe and seed)", path)
+        _train(ctx, best.candidate, path, "final retrain")
     barrier()  # rank 0 wrote the checkpoint every rank reads
-    model, _ = load_model(ckpt_dir / best.checkpoint, ctx.rt.device)
+    model, _ = load_model(path, ctx.rt.device, run=ctx.meta["run"], resume=ctx.resume)
     test = accuracy(model, ctx.splits.test)
     arch = Arch(best.arch.blocks, name=f"{name}-{space.name}")
     write_json(ctx.out / "arch.json", arch.to_dict(space))
@@ -285,3 +286,11 @@ def _finish(ctx: RunContext, stages: list[dict[str, Any]]) -> dict[str, Any]:
                  for s in stages}
         plot_search(ctx.out, space, found, ctx.cfg.max_macs, final["distribution"])
     return summary
+
+
+def _train(ctx: RunContext, cand: Candidate, ckpt: Path, what: str) -> Any:
+    """A candidate trained from scratch with the run's recipe and seed (resumed from
+    ``ckpt`` where the run is): the same weights whenever it is trained."""
+    cfg = ctx.cfg
+    return train_model(cfg.search_space(), cand.arch, ctx.splits.train, cfg.retrain, cfg.seed,
+                       ctx.rt, ctx.checkpoint(ckpt), what)

@@ -71,6 +71,10 @@ def save_settings(out: Path, settings: dict[str, Any], resume: bool) -> None:
         old = read_json(saved_file, "run settings")
         if not isinstance(old, dict):
             raise ConfigError(f"{saved_file} is not a JSON object; choose another --out")
+        if _writer(old) != _writer(settings):
+            raise ConfigError(
+                f"{out} holds a run of glit {_writer(old)}, not of glit {_writer(settings)}: "
+                "it cannot be resumed by this command; choose another --out")
         if old.get("version") != settings.get("version"):
             raise ConfigError(
                 f"{out} was written by another glitlib (config version {old.get('version')}, "
@@ -83,3 +87,10 @@ def save_settings(out: Path, settings: dict[str, Any], resume: bool) -> None:
                               f"resume with the same flags (or --config {saved_file}), or "
                               "pass --overwrite to start afresh")
     write_json(saved_file, settings)
+
+
+def _writer(settings: dict[str, Any]) -> str:
+    """The command whose settings these are: the step commands record theirs; a search's
+    settings are the search config itself."""
+    command = settings.get("command")
+    return command if isinstance(command, str) else "search"

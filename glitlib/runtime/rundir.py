@@ -75,12 +75,12 @@ class RunDir:
         self._unhook: Any = None
         self._check_parent()
         existed = self.path.is_dir() and any(self.path.iterdir())
+        self.files = self._read_marker(existed)  # refuses a folder glit did not write
         if existed and not (resume or overwrite):
             raise OutputError(
-                f"output folder {self.path} already exists and is not empty; pass --resume to "
-                "continue that run or --overwrite to start a new one there")
+                f"output folder {self.path} holds a glit run; pass --resume to continue that "
+                "run or --overwrite to start a new one there (or choose another --out)")
         clear = overwrite and not resume and existed
-        self.files = self._read_marker(existed)  # refuses a folder glit did not write
         if clear:
             self._check_clear(inputs)
         if resume and not existed:
@@ -117,9 +117,9 @@ class RunDir:
         if not marker.exists():
             if existed:
                 raise OutputError(
-                    f"{self.path} is not a glit output folder (no {MARKER}; an older "
-                    "glitlib does not write one); glit will not resume or overwrite it: "
-                    "choose another --out or empty it yourself")
+                    f"output folder {self.path} is not empty and glit did not write it (no "
+                    f"{MARKER}); glit will not write into, resume or overwrite it: choose "
+                    "another --out (a new or empty folder)")
             return {}
         try:
             data = json.loads(marker.read_text())

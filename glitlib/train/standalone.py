@@ -62,9 +62,14 @@ def _wrapped(model: nn.Module, compile: str | None) -> Callable[[Tensor], Tensor
     return torch.compile(run, backend=compile) if compile else run
 
 
-def load_model(ckpt: str | Path, device: str = "cpu") -> tuple[GLiT, dict[str, Any]]:
-    """A retrained standalone model (the EMA weights if it kept them) and its checkpoint."""
-    state = load_checkpoint(ckpt, kind="model")
+def load_model(ckpt: str | Path, device: str = "cpu", run: str | None = None,
+               resume: bool = False) -> tuple[GLiT, dict[str, Any]]:
+    """A retrained standalone model (the EMA weights if it kept them) and its checkpoint.
+
+    ``run``/``resume``: as for :func:`~glitlib.runtime.files.load_checkpoint` (a run's own
+    checkpoint must carry its fingerprint).
+    """
+    state = load_checkpoint(ckpt, kind="model", run=run, resume=resume)
     space = get_space(state["space"])
     model = GLiT(space, Arch.from_dict(state["arch"]).validate(space))
     if "ema" in state:

@@ -6,6 +6,10 @@ their AVX2 code on every x86 CPU (``ATEN_CPU_CAPABILITY``, ``MKL_CBWR``,
 as on the AVX2 machines that made the shipped results. Set before torch is imported;
 subprocesses and the chapters' kernels inherit it.
 
+Test files run side by side, one pytest-xdist worker per core (``-n auto --dist
+loadfile`` in pyproject.toml: a file's module fixtures are made once); ``-n 0``
+runs them in one process.
+
 Helpers: ``glit`` runs the command in a subprocess (for what needs a process: kill
 and resume, torchrun, a real exit); ``cli`` runs it in this process (for refusals,
 where the exit code and stderr suffice); ``one_line_error`` checks a refusal. Tests
@@ -24,6 +28,10 @@ from pathlib import Path
 for _key, _value in {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2",
                      "ONEDNN_MAX_CPU_ISA": "AVX2"}.items():
     os.environ.setdefault(_key, _value)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Test files run side by side (pytest-xdist, one worker per core): one thread each,
+    # as two multi-threaded torch processes on the same cores slow each other down.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402

@@ -35,7 +35,7 @@ def test_overwrite_never_deletes_a_users_project(cli, one_line_error, tmp_path):
     (proj / "NOTES.md").write_text("precious")
     (proj / "config.json").write_text("{}")  # looks like a run, is not one
     r = cli("supernet", "--steps", "2", "--out", str(proj), "--overwrite")
-    one_line_error(r, "not a glit output folder")
+    one_line_error(r, "glit did not write it", "choose another --out")
     assert (proj / "src" / "main.py").read_text() == "print('mine')"
     assert (proj / "NOTES.md").read_text() == "precious"
 

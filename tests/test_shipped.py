@@ -56,7 +56,7 @@ def _table_config() -> SearchConfig:
 @pytest.mark.slow
 def test_shipped_truth_entries_come_out_of_the_code(one_thread, tmp_path):
     """A sample of the three-seed table (chapter 12, ``digits_truth``): one network
-    trained with seeds 0 and 2 gives the shipped bits."""
+    trained with seed 2 (a training seed other than the split's) gives the shipped bits."""
     from glitlib.data.load import load_splits
     from glitlib.runtime.context import Runtime
     from glitlib.studies.truth import TruthTable, all_networks
@@ -66,10 +66,9 @@ def test_shipped_truth_entries_come_out_of_the_code(one_thread, tmp_path):
     assert saved["retrain"] == cfg.to_dict()["retrain"]
     assert saved["data"]["seed"] == cfg.seed
     archs = all_networks(cfg.search_space())
-    table = TruthTable(tmp_path, cfg, load_splits(cfg), archs, [0, 2],
-                       Runtime(progress=False))
+    table = TruthTable(tmp_path, cfg, load_splits(cfg), archs, [2], Runtime(progress=False))
     i = 48
-    for seed in (0, 2):
+    for seed in (2,):
         shipped = read_json(NOISE / "trained" / f"arch{i:03d}_seed{seed}.json")
         again = table.entry(i, seed)
         assert (again["val_accuracy"], again["test_accuracy"]) == (

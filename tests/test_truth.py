@@ -18,7 +18,15 @@ from glitlib.studies.truth import all_networks, build_truth, noise_ceiling
 
 QUIET = Runtime(progress=False)
 ROOT = Path(__file__).resolve().parents[1]
-SPACE = ROOT / "data" / "digits_enum.json"
+SHIPPED = json.loads((ROOT / "data" / "digits_enum.json").read_text())
+SPACE = Path()  # the shipped enumeration space with two blocks, not three: 25 networks
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _space(tmp_path_factory):
+    global SPACE
+    SPACE = tmp_path_factory.mktemp("space") / "digits_enum_2blocks.json"
+    SPACE.write_text(json.dumps({**SHIPPED, "name": "digits-enum-2", "depth": 2}))
 
 
 def tiny(seed: int = 0) -> SearchConfig:
@@ -28,15 +36,15 @@ def tiny(seed: int = 0) -> SearchConfig:
 
 
 @pytest.fixture(scope="module")
-def truth(tmp_path_factory):
-    """A whole table on a tiny recipe: 125 networks x 2 seeds (about a minute)."""
+def truth(tmp_path_factory, _space):
+    """A whole table on a tiny recipe: 25 networks x 2 seeds (seconds)."""
     out = tmp_path_factory.mktemp("truth")
     return out, build_truth(tiny(), out, [0, 1], rt=QUIET)
 
 
 def test_every_network_has_every_seed_and_its_mean(truth):
     out, t = truth
-    assert len(t["networks"]) == 125 == len(all_networks(tiny().search_space()))
+    assert len(t["networks"]) == 25 == len(all_networks(tiny().search_space()))
     for n in t["networks"]:
         assert [r["seed"] for r in n["seeds"]] == [0, 1]
         assert n["test_mean"] == pytest.approx(np.mean([r["test_accuracy"]
@@ -50,7 +58,7 @@ def test_the_seeds_are_real_draws(truth):
     """Another training seed is another result: the table holds retraining noise."""
     _, t = truth
     acc = np.array([[r["val_accuracy"] for r in n["seeds"]] for n in t["networks"]])
-    assert (acc[:, 0] != acc[:, 1]).sum() > 20
+    assert (acc[:, 0] != acc[:, 1]).sum() > len(acc) // 5
     assert t["noise_ceiling"]["val"]["retraining_sd"] > 0
 
 

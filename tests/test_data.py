@@ -75,6 +75,60 @@ def test_image_folder(tmp_path):
     assert sorted(set(s.test.y.tolist())) == [0, 1, 2]
 
 
+def _write_folder(root, size=(12, 10), mode="RGB", per_class=10):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
+    for c in ("cat", "dog", "owl"):
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            arr = rng.integers(0, 255, shape, dtype=np.uint8)
+            Image.fromarray(arr, mode).save(root / c / f"{i}.png")
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_folder_past_the_memory_limit_is_streamed_as_the_same_splits(tmp_path, mode):
+    """Streamed, a folder gives what memory gives: the same splits, its own size and
+    mode, the same standardised pixels (every image is in the statistics' sample here)."""
+    from glitlib.data.folder_stream import OwnSizeSource
+
+    _write_folder(tmp_path, mode=mode)
+    held = load_image_folder(tmp_path, seed=3)
+    streamed = load_image_folder(tmp_path, seed=3, memory_limit=1)
+    assert isinstance(streamed.train, OwnSizeSource)
+    assert not isinstance(held.train, OwnSizeSource)
+    assert streamed.shape == held.shape == ((3 if mode == "RGB" else 1), 10, 12)
+    assert streamed.indices == held.indices and streamed.num_classes == 3
+    for name in ("train", "val", "test"):
+        mem, disk = getattr(held, name), getattr(streamed, name)
+        x, y = zip(*disk.in_order(7))
+        assert torch.equal(torch.cat(y), mem.y)
+        assert torch.allclose(disk.prepare(torch.cat(x)), mem.x, atol=1e-5), name
+
+
+def test_a_search_runs_on_a_streamed_folder(tmp_path, monkeypatch, tiny_config):
+    from dataclasses import replace
+
+    import glitlib as gl
+    from glitlib.data import folder_stream
+    from glitlib.runtime.context import Runtime
+
+    _write_folder(tmp_path / "photos", size=(16, 16), per_class=12)
+    space = {"name": "photos16", "img_size": 16, "patch_size": 4, "in_chans": 3,
+             "num_classes": 3, "embed_dim": 24, "depth": 2, "num_heads": 2,
+             "d_k": [8], "d_z": [1], "e": [1], "k": [3]}
+    (tmp_path / "space.json").write_text(__import__("json").dumps(space))
+    monkeypatch.setattr(folder_stream, "MEMORY_LIMIT", 1)
+    cfg = replace(tiny_config(dataset="folder", data_dir=str(tmp_path / "photos"),
+                              space=str(tmp_path / "space.json")), bn_batch_size=8)
+    from glitlib.data.load import load_splits
+
+    assert isinstance(load_splits(cfg).train, folder_stream.OwnSizeSource)
+    summary = gl.run_search(cfg, tmp_path / "run", rt=Runtime(progress=False))
+    assert 0 <= summary["test_accuracy"] <= 1 and summary["distribution"]
+
+
 def test_image_folder_missing_is_clear(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_image_folder(tmp_path / "nope")

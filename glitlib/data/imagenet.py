@@ -145,8 +145,9 @@ class _Photos(torch.utils.data.Dataset):
     """
 
     def __init__(self, samples: Sequence[tuple[str, int]], augment: Callable | None,
-                 evaluate: Callable) -> None:
+                 evaluate: Callable, mode: str = "RGB") -> None:
         self.samples, self.augment, self.evaluate = list(samples), augment, evaluate
+        self.mode = mode  # PIL's: "RGB", or "L" for a folder of grey images
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -158,7 +159,7 @@ class _Photos(torch.utils.data.Dataset):
         path, label = self.samples[index]
         try:
             with Image.open(path) as im:
-                img = im.convert("RGB")
+                img = im.convert(self.mode)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             return _Unreadable(path, (str(err).splitlines() or [type(err).__name__])[0][:120])
         if sample_seed is None or self.augment is None:
@@ -362,7 +363,7 @@ class StreamingSource:
         return normalize(x)
 
     def _decode_all(self) -> tuple[Tensor, Tensor]:
-        uint8 = _Photos(self.samples, None, self._dataset.evaluate)
+        uint8 = _Photos(self.samples, None, self._dataset.evaluate, self._dataset.mode)
         plan = _Plan()
         chunk = 256
         plan.set(lambda: ([(j, None) for j in range(i, min(len(self), i + chunk))]

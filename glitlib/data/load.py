@@ -29,7 +29,7 @@ def _read(cfg: SearchConfig, img_size: int, rt: Runtime, download: bool) -> Spli
     if cfg.dataset == "cifar10":
         return load_cifar10(cfg.data_dir, cfg.seed, download=download)
     if cfg.dataset == "folder":
-        return load_image_folder(cfg.data_dir, cfg.seed)
+        return load_image_folder(cfg.data_dir, cfg.seed, loader=rt.loader)
     if cfg.dataset == "imagenet":
         from .imagenet import load_imagenet
 

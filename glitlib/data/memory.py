@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ..errors import DataError
+from ..runtime.context import LoaderSettings
 from .source import Splits, TensorData, split_indices
 
 __all__ = ["load_digits", "load_image_folder", "load_cifar10", "read_cifar_batch"]
@@ -76,17 +77,23 @@ def _image_pixels(path: str, mode: str) -> Tensor:
 
 
 def load_image_folder(root: str | Path, seed: int = 0, val_frac: float = 0.2,
-                      test_frac: float = 0.2) -> Splits:
+                      test_frac: float = 0.2, loader: LoaderSettings | None = None,
+                      memory_limit: int | None = None) -> Splits:
     """A folder with one subfolder per class (torchvision ``ImageFolder``), split three ways.
 
     Images keep their own size (nothing is shrunk behind the user's back: the search
-    space must fit them) and are kept in memory, which suits folders of up to a few
-    hundred thousand small images; each file is opened and closed in turn, so a folder
-    of any number of files reads under any limit on open files. Colour images give 3
-    channels; a folder of only greyscale images gives 1.
+    space must fit them). They are kept in memory as float images up to
+    ``memory_limit`` bytes (default :data:`~glitlib.data.folder_stream.MEMORY_LIMIT`,
+    2 GiB: some 170,000 colour images of 32x32); a larger folder is streamed from disk
+    through ``loader``'s workers, split and standardised the same way
+    (:mod:`glitlib.data.folder_stream`). Each file is opened and closed in turn, so a
+    folder of any number of files reads under any limit on open files. Colour images
+    give 3 channels; a folder of only greyscale images gives 1.
     """
     from PIL import Image
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+    from .folder_stream import MEMORY_LIMIT, stream_image_folder
 
     root = Path(root)
     if not root.is_dir():
@@ -103,6 +110,13 @@ def load_image_folder(root: str | Path, seed: int = 0, val_frac: float = 0.2,
             raise DataError(f"images in {root} have different sizes ({s1[0]}x{s1[1]} in "
                             f"{p1}, {s2[0]}x{s2[1]} in {p2}); resize them to one size")
         mode = "L" if all(m in _GREY_MODES for m, _ in headers) else "RGB"
+        (width, height), channels = next(iter(sizes), (0, 0)), 1 if mode == "L" else 3
+        if len(samples) * channels * width * height * 4 > (memory_limit or MEMORY_LIMIT):
+            if len(classes) < 2:
+                raise DataError(f"data folder {root} has {len(classes)} class folder(s); an "
+                                "image folder needs at least 2")
+            return stream_image_folder(samples, classes, (height, width), mode,
+                                       f"folder:{root.name}", seed, val_frac, test_frac, loader)
         x = torch.stack([_image_pixels(file, mode) for file, _ in samples]).float() / 255.0
     except Image.DecompressionBombError as err:
         raise DataError(f"data folder {root} holds an image too large to decode safely "

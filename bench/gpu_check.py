@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-STEPS = ("local_heads", "memory", "search", "search_bf16", "torchrun", "nccl", "loader")
+STEPS = ("local_heads", "scale", "memory", "search", "search_bf16", "torchrun", "nccl", "loader")
 
 
 def preflight() -> int:
@@ -168,6 +168,7 @@ def report(work: Path, out: Path) -> int:
     result = {
         "device": _device(), "steps": steps,
         "glit_tiny_vs_deit_tiny": _local_heads(_read(work / "local_heads.json")),
+        "scale": _read(work / "scale.json"),
         "peak_memory": _read(work / "memory.json"),
         "search_digits_fp32": _search(work / "search"),
         "search_digits_bf16": _search(work / "search_bf16"),

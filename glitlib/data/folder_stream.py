@@ -22,7 +22,7 @@ from torch import Tensor
 from ..runtime.context import LoaderSettings
 from ..runtime.seeds import rng
 from .imagenet import StreamingSource, _Photos
-from .source import Splits, split_indices
+from .source import Splits
 
 __all__ = ["MEMORY_LIMIT", "STATS_SAMPLE", "OwnSizeSource", "stream_image_folder"]
 
@@ -83,12 +83,12 @@ class OwnSizeSource(StreamingSource):
 
 
 def stream_image_folder(samples: list[tuple[str, int]], classes: list[str],
-                        size: tuple[int, int], mode: str, name: str, seed: int,
-                        val_frac: float, test_frac: float,
+                        size: tuple[int, int], mode: str, name: str,
+                        parts: dict[str, np.ndarray], seed: int,
                         loader: LoaderSettings | None = None) -> Splits:
-    """The folder's three splits as :class:`OwnSizeSource`; ``size`` is ``(H, W)``."""
-    labels = np.array([label for _, label in samples])
-    parts = split_indices(labels, val_frac, test_frac, seed)
+    """The folder's three splits (``parts``: the indices of
+    :func:`~glitlib.data.source.split_indices`) as :class:`OwnSizeSource`; ``size`` is
+    ``(H, W)``; ``seed`` draws the images the statistics are taken from."""
     whole = OwnSizeSource(samples, classes, size, mode, loader=loader)
     train = whole.subset(parts["train"].tolist())
     stats = train.channel_stats(seed)

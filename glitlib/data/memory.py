@@ -115,8 +115,10 @@ def load_image_folder(root: str | Path, seed: int = 0, val_frac: float = 0.2,
             if len(classes) < 2:
                 raise DataError(f"data folder {root} has {len(classes)} class folder(s); an "
                                 "image folder needs at least 2")
+            parts = split_indices(np.array([label for _, label in samples]), val_frac,
+                                  test_frac, seed)
             return stream_image_folder(samples, classes, (height, width), mode,
-                                       f"folder:{root.name}", seed, val_frac, test_frac, loader)
+                                       f"folder:{root.name}", parts, seed, loader)
         x = torch.stack([_image_pixels(file, mode) for file, _ in samples]).float() / 255.0
     except Image.DecompressionBombError as err:
         raise DataError(f"data folder {root} holds an image too large to decode safely "

@@ -21,8 +21,8 @@ from torch import Tensor
 
 from ..runtime.context import LoaderSettings
 from ..runtime.seeds import rng
-from .imagenet import StreamingSource, _Photos
-from .source import Splits
+from .imagenet import StreamingSource, _Photos, normalize
+from .source import Splits, channel_stats
 
 __all__ = ["MEMORY_LIMIT", "STATS_SAMPLE", "OwnSizeSource", "stream_image_folder"]
 
@@ -66,10 +66,7 @@ class OwnSizeSource(StreamingSource):
     def prepare(self, x: Tensor) -> Tensor:
         if self.stats is None:
             raise ValueError("OwnSizeSource needs channel statistics before it is read")
-        shape = (1, -1, 1, 1)
-        mean = torch.tensor(self.stats[0], device=x.device).view(shape)
-        std = torch.tensor(self.stats[1], device=x.device).view(shape)
-        return x.float().div_(255).sub_(mean).div_(std)
+        return normalize(x, *self.stats)
 
     def channel_stats(self, seed: int, most: int = STATS_SAMPLE
                       ) -> tuple[list[float], list[float]]:
@@ -78,8 +75,7 @@ class OwnSizeSource(StreamingSource):
         picked = range(len(self)) if len(self) <= most else sorted(
             rng("folder-stats", seed).sample(range(len(self)), most))
         part = self.subset(list(picked))
-        x = torch.cat([batch for batch, _ in part.in_order(256)]).float() / 255.0
-        return (x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist())
+        return channel_stats(torch.cat([batch for batch, _ in part.in_order(256)]) / 255.0)
 
 
 def stream_image_folder(samples: list[tuple[str, int]], classes: list[str],
@@ -90,9 +86,8 @@ def stream_image_folder(samples: list[tuple[str, int]], classes: list[str],
     :func:`~glitlib.data.source.split_indices`) as :class:`OwnSizeSource`; ``size`` is
     ``(H, W)``; ``seed`` draws the images the statistics are taken from."""
     whole = OwnSizeSource(samples, classes, size, mode, loader=loader)
-    train = whole.subset(parts["train"].tolist())
-    stats = train.channel_stats(seed)
     take = {k: whole.subset(v.tolist()) for k, v in parts.items()}
+    stats = take["train"].channel_stats(seed)
     for part in take.values():
         part.stats = stats
     return Splits(take["train"], take["val"], take["test"], name,

@@ -118,13 +118,14 @@ def erase(x: Tensor, rng: random.Random, prob: float = ERASE_PROB) -> Tensor:
     return x
 
 
-def normalize(x: Tensor) -> Tensor:
-    """``uint8`` images on any device to the float, ImageNet-normalised images a model
-    reads (in place on a fresh float tensor)."""
+def normalize(x: Tensor, mean: Sequence[float] = MEAN, std: Sequence[float] = STD) -> Tensor:
+    """``uint8`` images on any device to the float, normalised images a model reads (in
+    place on a fresh float tensor); ``mean``/``std`` per channel in [0, 1], ImageNet's by
+    default."""
     shape = (1, -1, 1, 1)
-    mean = torch.tensor(MEAN, device=x.device).view(shape) * 255
-    std = torch.tensor(STD, device=x.device).view(shape) * 255
-    return x.float().sub_(mean).div_(std)
+    m = torch.tensor(mean, device=x.device).view(shape) * 255
+    s = torch.tensor(std, device=x.device).view(shape) * 255
+    return x.float().sub_(m).div_(s)
 
 
 @dataclass(frozen=True)

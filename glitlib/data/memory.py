@@ -19,21 +19,16 @@ from torch import Tensor
 
 from ..errors import DataError
 from ..runtime.context import LoaderSettings
-from .source import Splits, TensorData, split_indices
+from .source import Splits, TensorData, channel_stats, split_indices
 
 __all__ = ["load_digits", "load_image_folder", "load_cifar10", "read_cifar_batch"]
-
-
-def _channel_stats(x: Tensor) -> tuple[list[float], list[float]]:
-    return (x.mean(dim=(0, 2, 3)).tolist(),
-            x.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist())
 
 
 def _standardise(x: Tensor, train_idx: np.ndarray) -> Tensor:
     # Per-channel mean/std of the training split only: val and test stay unseen.
     from torchvision.transforms.functional import normalize
 
-    return normalize(x, *_channel_stats(x[torch.as_tensor(train_idx)]))
+    return normalize(x, *channel_stats(x[torch.as_tensor(train_idx)]))
 
 
 def _make_splits(x: Tensor, y: Tensor, name: str, seed: int, val_frac: float,
@@ -109,12 +104,12 @@ def load_image_folder(root: str | Path, seed: int = 0, val_frac: float = 0.2,
             (s1, p1), (s2, p2) = list(sizes.items())[:2]
             raise DataError(f"images in {root} have different sizes ({s1[0]}x{s1[1]} in "
                             f"{p1}, {s2[0]}x{s2[1]} in {p2}); resize them to one size")
+        if len(classes) < 2:
+            raise DataError(f"data folder {root} has {len(classes)} class folder(s); an "
+                            "image folder needs at least 2")
         mode = "L" if all(m in _GREY_MODES for m, _ in headers) else "RGB"
         (width, height), channels = next(iter(sizes), (0, 0)), 1 if mode == "L" else 3
         if len(samples) * channels * width * height * 4 > (memory_limit or MEMORY_LIMIT):
-            if len(classes) < 2:
-                raise DataError(f"data folder {root} has {len(classes)} class folder(s); an "
-                                "image folder needs at least 2")
             parts = split_indices(np.array([label for _, label in samples]), val_frac,
                                   test_frac, seed)
             return stream_image_folder(samples, classes, (height, width), mode,
@@ -127,9 +122,6 @@ def load_image_folder(root: str | Path, seed: int = 0, val_frac: float = 0.2,
         first = str(err).splitlines()[0][:160]
         raise DataError(f"data folder {root} is not a readable image folder ({first}); give a "
                         "folder with one subfolder of images per class") from None
-    if len(classes) < 2:
-        raise DataError(f"data folder {root} has {len(classes)} class folder(s); an image "
-                        "folder needs at least 2")
     y = torch.tensor([label for _, label in samples], dtype=torch.long)
     return _make_splits(x, y, f"folder:{root.name}", seed, val_frac, test_frac)
 
@@ -197,7 +189,7 @@ def load_cifar10(root: str | Path, seed: int = 0, val_frac: float = 0.1,
     x, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     from torchvision.transforms.functional import normalize
 
-    test = TensorData(normalize(tx, *_channel_stats(x)), ty)
+    test = TensorData(normalize(tx, *channel_stats(x)), ty)
     splits = _make_splits(x, y, "cifar10", seed, val_frac, 0.0, test=test)
     train = splits.train
     assert isinstance(train, TensorData)

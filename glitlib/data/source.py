@@ -141,6 +141,13 @@ class Splits:
         return max(self.train.num_classes, self.val.num_classes, self.test.num_classes)
 
 
+def channel_stats(x: Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and (unbiased) std of float images ``(N, C, H, W)`` in [0, 1]:
+    the statistics a dataset held in memory, or streamed from a folder, is standardised
+    with (its training split's only)."""
+    return (x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist())
+
+
 def split_indices(labels: np.ndarray, val_frac: float, test_frac: float,
                   seed: int) -> dict[str, np.ndarray]:
     """Stratified train/val/test indices: every class keeps its share in every split."""

@@ -49,7 +49,7 @@ from ..data.load import load_splits
 from ..data.source import Splits
 from ..model.arch import Arch
 from ..runtime.context import Runtime
-from ..runtime.files import register_log, write_json
+from ..runtime.files import load_checkpoint, register_log, write_json
 from ..runtime.log import log, to_file
 from ..runtime.ranks import barrier, is_main
 from ..runtime.resume import save_settings, saved_result
@@ -235,7 +235,8 @@ def retrain_candidates(ctx: RunContext, candidates: list[Candidate], folder: Pat
         done, ckpt = folder / f"candidate{i}.json", folder / f"candidate{i}.pt"
         saved = saved_result(done, {"run": ctx.meta.get("run")}, "retrain result", ctx.resume)
         if saved is not None and ckpt.exists():
-            load_model(ckpt, run=ctx.meta.get("run"), resume=True)  # refused before any write
+            load_checkpoint(ckpt, kind="model", run=ctx.meta.get("run"),
+                            resume=True)  # refused before any write
             rows.append(Retrained.from_dict(saved, str(done)))
             continue
         model = _train(ctx, cand, ckpt, f"{stage} retrain {i + 1}/{len(candidates)}".strip())
